@@ -1,0 +1,57 @@
+"""Logging set-up shared by every command: structlog, JSON when not on a terminal.
+
+Every call-scoped logger is bound with ``call_id`` so each line of a call can be
+found with one grep.  Secrets never reach a log: :func:`redact` masks keys that
+name one, and the AMI link never logs a Login action's fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_SECRET_KEYS = {"secret", "password", "redis_password", "ami_secret", "key"}
+
+
+def redact(_logger, _method, event_dict):
+    for key in list(event_dict):
+        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = "***"
+    return event_dict
+
+
+def setup(level: str = "info", *, json: bool | None = None, stream=None) -> None:
+    """Configure structlog once per process.
+
+    ``json=None`` chooses by whether ``stream`` is a terminal.
+    """
+    stream = stream or sys.stderr
+    if json is None:
+        json = not stream.isatty()
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            getattr(logging, level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(name: str | None = None, **bound):
+    log = structlog.get_logger(name)
+    return log.bind(**bound) if bound else log
