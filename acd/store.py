@@ -1,0 +1,444 @@
+"""Where the ACD's state lives: the contract, and the in-memory store for one node.
+
+Every method is one atomic step: in memory because nothing in it awaits, in
+Redis because each is one Lua script (acd/lua.py).  The dispatcher may decide
+on a stale snapshot; :meth:`Store.claim` re-checks both sides and commits only a
+free agent to a waiting call, which is why no agent ever gets two calls.
+The same test suite runs against both stores (tests/acd/test_store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Callable, Iterable
+
+from acd.model import (
+    ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallState, Offer, queue_score,
+)
+from acd.stats import ABANDONED, ANSWERED as OUT_ANSWERED, DAY_S
+
+Handler = Callable[[str, str], None]   # (kind, payload): ("offer", call_id) | ("kick", "") | ("callback", call_id)
+
+#: Dial statuses that count against the agent (they were rung and did not take it).
+MISS_STATUSES = ("NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION")
+
+
+class Store:
+    """The operations the ACD needs; see MemoryStore for the reference semantics."""
+
+    address = "memory"
+
+    async def close(self) -> None: ...
+    async def subscribe(self, handler: Handler) -> None: raise NotImplementedError
+    async def ensure_epoch(self, node: str, now: float) -> bool: raise NotImplementedError
+    async def sync_agents(self, agents: Iterable[Agent], now: float) -> None: raise NotImplementedError
+    async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent: raise NotImplementedError
+    async def agents(self) -> list[Agent]: raise NotImplementedError
+    async def get_agent(self, agent_id: str) -> Agent | None: raise NotImplementedError
+    async def enqueue(self, call: Call) -> int: raise NotImplementedError
+    async def get_call(self, call_id: str) -> Call | None: raise NotImplementedError
+    async def get_calls(self, call_ids: list[str]) -> list[Call | None]: raise NotImplementedError
+    async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]: raise NotImplementedError
+    async def claim(self, pairs: list[tuple[str, str, float, float]], now: float) -> list[Offer]: raise NotImplementedError
+    async def ring_result(self, call_id: str, agent_id: str, status: str, now: float, max_misses: int,
+                          party: str = "agent", retry_s: float = 0.0, max_attempts: int = 1) -> str: raise NotImplementedError
+    async def call_ended(self, call_id: str, agent_id: str, talk_s: float, now: float, wrapup_s: float) -> bool: raise NotImplementedError
+    async def release_wrapups(self, now: float) -> list[str]: raise NotImplementedError
+    async def reap_offers(self, now: float) -> list[str]: raise NotImplementedError
+    async def abandon(self, call_id: str, now: float, callback: dict | None) -> str: raise NotImplementedError
+    async def request_callback(self, call_id: str, now: float) -> bool: raise NotImplementedError
+    async def pop_callback(self) -> Offer | None: raise NotImplementedError
+    async def position(self, call_id: str) -> tuple[int, str]: raise NotImplementedError
+    async def waiting(self) -> dict[str, list[tuple[str, float]]]: raise NotImplementedError
+    async def outcomes(self, queue: str, since: float) -> list[tuple[float, str, float]]: raise NotImplementedError
+    async def queues_seen(self) -> list[str]: raise NotImplementedError
+    async def put_record(self, record: dict, now: float, retention_s: float) -> None: raise NotImplementedError
+    async def records(self, since: float, until: float | None = None) -> list[dict]: raise NotImplementedError
+    async def restore_agent(self, agent: Agent) -> bool: raise NotImplementedError
+    async def restore_connected(self, call: Call, agent_id: str, now: float) -> None: raise NotImplementedError
+    async def publish_stats(self, payload: str) -> None: raise NotImplementedError
+    async def heartbeat(self, node: str, now: float, status: str) -> None: raise NotImplementedError
+    async def nodes(self) -> dict[str, tuple[float, str]]: raise NotImplementedError
+
+
+def enqueued_from_score(score: float, now: float) -> float:
+    """Recover the arrival time from a queue score (priorities are whole numbers)."""
+    priority = round((now - score) / 1e10)
+    return score + priority * 1e10
+
+
+def enter(agent: Agent, state: str, now: float) -> None:
+    """Change state and book the time spent in the old one (occupancy comes from these)."""
+    if agent.state != AgentState.LOGGED_OUT and agent.since:
+        agent.times[agent.state] = agent.times.get(agent.state, 0.0) + max(0.0, now - agent.since)
+    agent.state = state
+    agent.since = now
+
+
+class MemoryStore(Store):
+    """All state in this process: the demo, a single node, and the reference for Redis."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, Agent] = {}
+        self._calls: dict[str, Call] = {}
+        self._wait: dict[str, dict[str, float]] = {}     # queue -> call_id -> score
+        self._offers: dict[str, float] = {}              # call_id -> deadline
+        self._wrap: dict[str, float] = {}                # agent_id -> wrap_until
+        self._cbready: deque[str] = deque()
+        self._outcomes: dict[str, deque] = {}
+        self._records: dict[str, tuple[float, float, dict]] = {}   # id -> (ts, expires, record)
+        self._handlers: list[Handler] = []
+        self._epoch = False
+        self._nodes: dict[str, tuple[float, str]] = {}
+        self.stats_payload = ""
+
+    # -- notifications ----------------------------------------------------------------------
+    async def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def _notify(self, kind: str, payload: str = "") -> None:
+        if not self._handlers:
+            return
+        loop = asyncio.get_running_loop()
+        for h in self._handlers:
+            loop.call_soon(h, kind, payload)
+
+    async def ensure_epoch(self, node: str, now: float) -> bool:
+        created = not self._epoch
+        self._epoch = True
+        return created
+
+    # -- agents -----------------------------------------------------------------------------
+    async def sync_agents(self, agents: Iterable[Agent], now: float) -> None:
+        for a in agents:
+            cur = self._agents.get(a.id)
+            if cur is None:
+                fresh = Agent.from_dict(a.to_dict())
+                fresh.state, fresh.since = AgentState.LOGGED_OUT, now
+                self._agents[a.id] = fresh
+            else:
+                cur.dial, cur.name, cur.center = a.dial, a.name, a.center
+                cur.queues, cur.skills = list(a.queues), dict(a.skills)
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise AcdError(f"unknown agent {agent_id!r}")
+        return agent
+
+    def _make_available(self, agent: Agent, now: float) -> None:
+        """End of a call, wrap-up or pause: apply a pending logout/pause, else wait for calls."""
+        agent.call_id = ""
+        pending, agent.pending = agent.pending, ""
+        if pending == "logout":
+            enter(agent, AgentState.LOGGED_OUT, now)
+        elif pending.startswith("pause:"):
+            enter(agent, AgentState.PAUSED, now)
+            agent.reason = pending[6:]
+        else:
+            enter(agent, AgentState.AVAILABLE, now)
+            agent.idle_since = now
+            self._notify("kick")
+
+    async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent:
+        agent = self._agent(agent_id)
+        st = agent.state
+        busy = st in (AgentState.RINGING, AgentState.TALKING, AgentState.WRAPUP)
+        if action == "login":
+            if st == AgentState.LOGGED_OUT:
+                agent.times = {}
+                agent.misses = 0
+                agent.reason = ""
+                enter(agent, AgentState.AVAILABLE, now)
+                agent.idle_since = now
+                self._notify("kick")
+            elif agent.pending == "logout":
+                agent.pending = ""
+        elif action == "logout":
+            if busy:
+                agent.pending = "logout"
+            elif st != AgentState.LOGGED_OUT:
+                enter(agent, AgentState.LOGGED_OUT, now)
+                agent.reason = ""
+        elif action == "pause":
+            reason = reason or "break"
+            if st == AgentState.LOGGED_OUT:
+                raise AcdError(f"agent {agent_id!r} is logged out")
+            if busy:
+                agent.pending = "pause:" + reason
+            else:
+                if st != AgentState.PAUSED:
+                    enter(agent, AgentState.PAUSED, now)
+                agent.reason = reason
+        elif action == "resume":
+            if st == AgentState.LOGGED_OUT:
+                raise AcdError(f"agent {agent_id!r} is logged out")
+            if busy:
+                if agent.pending.startswith("pause:"):
+                    agent.pending = ""
+            elif st == AgentState.PAUSED:
+                agent.reason = ""
+                agent.misses = 0
+                enter(agent, AgentState.AVAILABLE, now)
+                agent.idle_since = now
+                self._notify("kick")
+        else:
+            raise AcdError(f"unknown agent action {action!r}")
+        return Agent.from_dict(agent.to_dict())
+
+    async def agents(self) -> list[Agent]:
+        return [Agent.from_dict(a.to_dict()) for a in self._agents.values()]
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        a = self._agents.get(agent_id)
+        return Agent.from_dict(a.to_dict()) if a else None
+
+    async def restore_agent(self, agent: Agent) -> bool:
+        if agent.id in self._agents:
+            return False
+        self._agents[agent.id] = Agent.from_dict(agent.to_dict())
+        if agent.state == AgentState.WRAPUP:
+            self._wrap[agent.id] = agent.wrap_until
+        return True
+
+    # -- calls ------------------------------------------------------------------------------
+    def _rank(self, call: Call) -> int:
+        q = self._wait.get(call.queue, {})
+        if call.call_id not in q:
+            return 0
+        mine = (q[call.call_id], call.call_id)
+        return 1 + sum(1 for cid, s in q.items() if (s, cid) < mine)
+
+    async def enqueue(self, call: Call) -> int:
+        cur = self._calls.get(call.call_id)
+        if cur is not None and cur.state in (CallState.WAITING, CallState.OFFERED, CallState.CONNECTED):
+            return self._rank(cur)
+        self._calls[call.call_id] = Call.from_dict(call.to_dict())
+        self._wait.setdefault(call.queue, {})[call.call_id] = call.score
+        self._notify("kick")
+        return self._rank(call)
+
+    async def get_call(self, call_id: str) -> Call | None:
+        c = self._calls.get(call_id)
+        return Call.from_dict(c.to_dict()) if c else None
+
+    async def get_calls(self, call_ids: list[str]) -> list[Call | None]:
+        return [await self.get_call(cid) for cid in call_ids]
+
+    async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
+        agents = [a for a in self._agents.values() if a.state == AgentState.AVAILABLE]
+        calls: list[Call] = []
+        for q in self._wait.values():
+            head = sorted(q.items(), key=lambda kv: (kv[1], kv[0]))[:limit] if len(q) > limit else q.items()
+            calls.extend(self._calls[cid] for cid, _ in head)
+        return agents, calls
+
+    async def claim(self, pairs, now):
+        offers = []
+        for call_id, agent_id, ring_timeout, grace in pairs:
+            call = self._calls.get(call_id)
+            agent = self._agents.get(agent_id)
+            if call is None or agent is None or call.state != CallState.WAITING or agent.state != AgentState.AVAILABLE:
+                continue
+            call.state, call.agent_id = CallState.OFFERED, agent_id
+            call.offer_until = now + ring_timeout + grace
+            call.rings += 1
+            enter(agent, AgentState.RINGING, now)
+            agent.call_id = call_id
+            self._wait.get(call.queue, {}).pop(call_id, None)
+            self._offers[call_id] = call.offer_until
+            offer = Offer(call_id, agent_id, agent.dial, ring_timeout, call.kind, call.caller, call.queue)
+            if call.kind == CallKind.CALLBACK:
+                self._cbready.append(call_id)
+                self._notify("callback", call_id)
+            else:
+                self._notify("offer", call_id)
+            offers.append(offer)
+        return offers
+
+    def _requeue(self, call: Call) -> None:
+        call.state, call.agent_id, call.offer_until = CallState.WAITING, "", 0.0
+        self._offers.pop(call.call_id, None)
+        self._wait.setdefault(call.queue, {})[call.call_id] = call.score
+        self._notify("kick")
+
+    def _log(self, call: Call, outcome: str, wait: float, now: float) -> None:
+        if call.kind != CallKind.CALL:
+            return
+        log = self._outcomes.setdefault(call.queue, deque())
+        log.append((now, outcome, wait))
+        while log and log[0][0] < now - DAY_S:
+            log.popleft()
+
+    async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0, max_attempts=1):
+        call = self._calls.get(call_id)
+        if call is None or call.state != CallState.OFFERED or call.agent_id != agent_id:
+            return "stale"
+        agent = self._agents.get(agent_id)
+        if status == ANSWERED:
+            call.state, call.answered_at = CallState.CONNECTED, now
+            self._offers.pop(call_id, None)
+            if agent is not None:
+                enter(agent, AgentState.TALKING, now)
+                agent.misses = 0
+            self._log(call, OUT_ANSWERED, now - call.enqueued_at, now)
+            return "connected"
+        if party == "caller":
+            # A callback whose caller did not pick up: the agent did nothing wrong.
+            call.attempts += 1
+            if agent is not None and agent.call_id == call_id:
+                self._make_available(agent, now)
+            self._offers.pop(call_id, None)
+            if call.attempts >= max_attempts:
+                call.state, call.outcome, call.ended_at, call.agent_id = CallState.FAILED, status, now, ""
+                return "failed"
+            call.due_at = now + retry_s
+            self._requeue(call)
+            return "retry"
+        self._requeue(call)
+        if agent is not None and agent.call_id == call_id:
+            if status in MISS_STATUSES:
+                agent.misses += 1
+            if agent.misses >= max_misses:
+                agent.call_id = ""
+                enter(agent, AgentState.PAUSED, now)
+                agent.reason = "no answer"
+                agent.pending = "logout" if agent.pending == "logout" else ""
+            else:
+                self._make_available(agent, now)
+        return "requeued"
+
+    async def call_ended(self, call_id, agent_id, talk_s, now, wrapup_s):
+        call = self._calls.get(call_id)
+        if call is None or call.state != CallState.CONNECTED or call.agent_id != agent_id:
+            return False
+        call.state, call.ended_at = CallState.ENDED, now
+        agent = self._agents.get(agent_id)
+        if agent is not None and agent.call_id == call_id:
+            agent.calls += 1
+            agent.talk_s += talk_s
+            if wrapup_s > 0:
+                enter(agent, AgentState.WRAPUP, now)
+                agent.wrap_until = now + wrapup_s
+                self._wrap[agent_id] = agent.wrap_until
+            else:
+                self._make_available(agent, now)
+        return True
+
+    async def release_wrapups(self, now):
+        done = [aid for aid, until in self._wrap.items() if until <= now]
+        released = []
+        for aid in done:
+            del self._wrap[aid]
+            agent = self._agents.get(aid)
+            if agent is not None and agent.state == AgentState.WRAPUP:
+                self._make_available(agent, now)
+                released.append(aid)
+        return released
+
+    async def reap_offers(self, now):
+        expired = [cid for cid, until in self._offers.items() if until <= now]
+        for cid in expired:
+            call = self._calls[cid]
+            agent = self._agents.get(call.agent_id)
+            if agent is not None and agent.call_id == cid and agent.state == AgentState.RINGING:
+                self._make_available(agent, now)
+            self._requeue(call)
+        return expired
+
+    async def abandon(self, call_id, now, callback):
+        call = self._calls.get(call_id)
+        if call is None or call.kind != CallKind.CALL or call.state not in (CallState.WAITING, CallState.OFFERED):
+            return ""
+        if call.state == CallState.OFFERED:
+            agent = self._agents.get(call.agent_id)
+            if agent is not None and agent.call_id == call_id and agent.state == AgentState.RINGING:
+                self._make_available(agent, now)
+            self._offers.pop(call_id, None)
+        self._wait.get(call.queue, {}).pop(call_id, None)
+        call.state, call.ended_at, call.agent_id = CallState.ABANDONED, now, ""
+        self._log(call, ABANDONED, now - call.enqueued_at, now)
+        if not callback or not call.caller:
+            return ""
+        cb = _callback_for(call, now, callback)
+        if cb.call_id in self._calls:
+            return ""
+        self._calls[cb.call_id] = cb
+        self._wait.setdefault(cb.queue, {})[cb.call_id] = cb.score
+        return cb.call_id
+
+    async def request_callback(self, call_id, now):
+        call = self._calls.get(call_id)
+        if call is None or call.kind != CallKind.CALL or call.state != CallState.WAITING:
+            return False
+        call.kind = CallKind.CALLBACK
+        return True
+
+    async def pop_callback(self):
+        while self._cbready:
+            cid = self._cbready.popleft()
+            call = self._calls.get(cid)
+            if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALLBACK:
+                agent = self._agents[call.agent_id]
+                return Offer(cid, agent.id, agent.dial, call.offer_until, call.kind, call.caller, call.queue)
+        return None
+
+    async def position(self, call_id):
+        call = self._calls.get(call_id)
+        if call is None:
+            return 0, ""
+        return self._rank(call), call.queue
+
+    async def waiting(self):
+        return {q: [(cid, s) for cid, s in sorted(d.items(), key=lambda kv: kv[1])] for q, d in self._wait.items() if d}
+
+    async def outcomes(self, queue, since):
+        return [o for o in self._outcomes.get(queue, ()) if o[0] >= since]
+
+    async def queues_seen(self):
+        return sorted(set(self._wait) | set(self._outcomes))
+
+    async def restore_connected(self, call, agent_id, now):
+        stored = Call.from_dict(call.to_dict())
+        stored.state, stored.agent_id = CallState.CONNECTED, agent_id
+        self._calls[call.call_id] = stored
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            self._wrap.pop(agent_id, None)
+            if agent.state != AgentState.TALKING:
+                enter(agent, AgentState.TALKING, now)
+            agent.call_id = call.call_id
+
+    # -- records, stats, nodes ----------------------------------------------------------------
+    async def put_record(self, record, now, retention_s):
+        self._records[record["call_id"]] = (record.get("ts", now), now + retention_s, dict(record))
+        for rid in [k for k, v in self._records.items() if v[1] <= now]:
+            del self._records[rid]
+
+    async def records(self, since, until=None):
+        rows = [(ts, r) for ts, _, r in self._records.values() if ts >= since and (until is None or ts <= until)]
+        return [dict(r) for _, r in sorted(rows, key=lambda x: x[0])]
+
+    async def publish_stats(self, payload):
+        self.stats_payload = payload
+
+    async def heartbeat(self, node, now, status):
+        self._nodes[node] = (now, status)
+
+    async def nodes(self):
+        return dict(self._nodes)
+
+
+def _callback_for(call: Call, now: float, cb: dict) -> Call:
+    """The task that rings back a caller who hung up while waiting."""
+    return Call(
+        call_id="cb:" + call.call_id, queue=call.queue, skills=list(call.skills),
+        priority=int(cb.get("priority", -1)), caller=call.caller, dialled=call.dialled,
+        center=call.center, language=call.language, flow_path=list(call.flow_path),
+        kind=CallKind.CALLBACK, enqueued_at=now, due_at=now + float(cb.get("delay_s", 0.0)),
+        origin=call.call_id,
+    )
+
+
+__all__ = ["Store", "MemoryStore", "enter", "enqueued_from_score", "MISS_STATUSES", "queue_score"]

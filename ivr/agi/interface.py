@@ -1,0 +1,78 @@
+"""What the rest of the engine may ask of a live call.
+
+The flow interpreter, the ACD glue and the demo program against this protocol,
+not against AMI: the AsyncAGI implementation (``ivr.agi.call.AgiCall``) drives a
+real channel, and ``ivr simulate`` drives a scripted caller with no PBX at all.
+
+Every coroutine raises :class:`CallerHungUp` once the caller is gone, so a flow
+never keeps talking to a dead channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+#: Dial outcomes as Asterisk reports them in ``${DIALSTATUS}``.
+DIAL_STATUSES = ("ANSWER", "NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION", "CANCEL", "DONTCALL", "TORTURE", "INVALIDARGS")
+
+
+class CallerHungUp(Exception):
+    """The caller's channel is gone (AGI ``result=-1``, AsyncAGIEnd or Hangup)."""
+
+
+class CallInterrupted(Exception):
+    """A running command was cut short by :meth:`CallControl.interrupt` (e.g. an agent became free)."""
+
+
+class AgiError(Exception):
+    """Asterisk refused an AGI command (5xx answer); the call itself goes on."""
+
+
+@dataclass(slots=True)
+class DialResult:
+    status: str              # one of DIAL_STATUSES
+    answered_s: float = 0.0  # seconds the bridge lasted, 0 when not answered
+    hangup_by: str = ""      # "caller", "agent" or "" when not answered
+
+
+class CallControl(Protocol):
+    call_id: str        # Uniqueid of the channel running AsyncAGI
+    channel: str        # channel name, e.g. Local/12345@hotline-in-00000000;2 or PJSIP/trunk-0000002a
+    caller: str         # caller number (agi_callerid)
+    caller_name: str
+    dialled: str        # number dialled: agi_dnid, else agi_extension
+    language: str
+
+    async def answer(self) -> None: ...
+
+    async def play(self, prompts: Sequence[str], *, interrupt_on: str = "") -> str | None:
+        """Play sound files in order; return the digit that interrupted, or None."""
+
+    async def collect(
+        self,
+        prompt: str | None,
+        *,
+        max_digits: int,
+        timeout_s: float,
+        inter_digit_timeout_s: float | None = None,
+        terminator: str = "#",
+    ) -> str:
+        """Play ``prompt`` and collect up to ``max_digits``; '' on timeout."""
+
+    async def wait_for_digit(self, timeout_s: float) -> str | None: ...
+
+    async def set_var(self, name: str, value: str) -> None: ...
+
+    async def get_var(self, name: str) -> str | None: ...
+
+    async def dial(self, target: str, *, timeout_s: float, options: str = "") -> DialResult:
+        """Dial an agent's endpoint or an outside number; block until the bridge ends or dialling fails."""
+
+    async def music_on_hold(self, seconds: float | None = None, *, moh_class: str = "default") -> None:
+        """Hold music until ``seconds`` pass or :meth:`interrupt` is called (raises CallInterrupted then)."""
+
+    async def interrupt(self) -> None:
+        """Cut short the running command (Redirect back into AGI(agi:async))."""
+
+    async def hangup(self) -> None: ...

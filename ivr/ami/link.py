@@ -1,0 +1,521 @@
+"""The engine's one connection to Asterisk's manager interface.
+
+Built on panoramisk's protocol class, mended where it goes wrong for a hotline
+(see docs/ami.md): framing on bytes, every action with a deadline, pending
+actions failed (never re-sent) when the connection drops, a Ping that must be
+answered, reconnect with backoff and jitter, and one ordered event sink whose
+failures cannot break the link.  panoramisk's ``Manager`` is not used: its
+reconnect path re-sends unanswered actions, which could run an Originate twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable, Mapping
+
+from panoramisk.ami_protocol import AMIProtocol
+
+from ivr import log as ivr_log
+from ivr.ami.errors import (
+    AmiActionError,
+    AmiConnectError,
+    AmiConnectionLost,
+    AmiError,
+    AmiLoginError,
+    AmiTimeout,
+)
+from ivr.ami.protocol import Banner, Message, Oversized, Parser, encode
+
+#: What the engine needs from Asterisk (see the asyncagi-filtered-events capture).
+DEFAULT_EVENTS = "call,agi,dtmf"
+DEFAULT_FILTERS = ("Event: AsyncAGI*", "Event: Hangup", "Event: Dial*", "Event: DTMFEnd")
+
+Headers = Mapping[str, object] | Iterable[tuple[str, object]] | None
+EventSink = Callable[[Message], None]
+ConnectedHook = Callable[[], Awaitable[None] | None]
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, jitter: float) -> float:
+    """Delay before reconnect attempt ``attempt`` (0 for the first).
+
+    The ceiling doubles each attempt up to ``maximum``; ``jitter`` in [0, 1)
+    picks a point in the upper half of it, so a hundred engines that lost the
+    same PBX do not all knock at the same instant, yet the delay still grows.
+    """
+    ceiling = min(maximum, initial * float(2 ** min(max(attempt, 0), 60)))
+    return ceiling * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
+
+
+class LinkProtocol(AMIProtocol):
+    """panoramisk's ``AMIProtocol`` with its reading and writing replaced.
+
+    panoramisk decodes each TCP read on its own (``errors='ignore'`` drops half
+    a UTF-8 character), splits only on CRLF CRLF, and re-joins its whole buffer
+    on every read.  Here the bytes go to :class:`ivr.ami.protocol.Parser`, which
+    frames first and decodes a whole message, and every message goes to the link.
+    """
+
+    def __init__(self, link: "AmiLink") -> None:
+        self._link = link
+        self.parser = Parser()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.version: str | None = None
+
+    def connection_made(self, transport) -> None:  # noqa: D401 - asyncio API
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            items = self.parser.feed(data)
+        except Exception:  # a parser bug must not kill the connection silently
+            self._link._log.error("ami parser failed; buffer dropped", exc_info=True)
+            self.parser = Parser(expect_banner=False)
+            return
+        for item in items:
+            self._link._received(self, item)
+
+    def send(self, data: bytes) -> None:  # type: ignore[override]
+        if self.transport is None or self.closed:
+            raise ConnectionError("transport closed")
+        self.transport.write(data)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._link._lost(self, exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+@dataclass(slots=True)
+class _Pending:
+    name: str
+    action_id: str
+    future: asyncio.Future
+    #: None for a plain action; the collected items for an EventList action
+    items: list[Message] | None = None
+    started: bool = False
+
+
+@dataclass(slots=True)
+class _Counters:
+    events: int = 0
+    unrouted: int = 0
+    garbage: int = 0
+    oversized: int = 0
+    unmatched: int = 0
+    sink_errors: int = 0
+    reconnects: int = 0
+
+
+class AmiLink:
+    """A logged-in, self-healing AMI connection.
+
+    Set :attr:`on_event` (a plain function taking each event :class:`Message`, in
+    arrival order) and :attr:`on_connected` (awaited after every successful login,
+    for resync) before :meth:`connect`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        events: str | None = DEFAULT_EVENTS,
+        filters: Iterable[str] = DEFAULT_FILTERS,
+        action_timeout: float = 10,
+        ping_interval: float | None = 5,
+        ping_timeout: float = 3,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30,
+        log=None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self.username = username
+        self._secret = secret
+        self.events = events
+        self.filters = tuple(filters)
+        self.action_timeout = action_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.where = f"{host}:{self.port}"
+        self._log = (log or ivr_log.get("ivr.ami.link")).bind(ami=self.where)
+        self._rng = rng or random.Random()
+        self.on_event: EventSink | None = None
+        self.on_connected: ConnectedHook | None = None
+
+        self._proto: LinkProtocol | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._id_prefix = os.urandom(4).hex()
+        self._next_id = 0
+        self._state = "new"
+        self._last_error: str | None = None
+        self._version: str | None = None
+        self._lost_event = asyncio.Event()
+        self._supervisor: asyncio.Task | None = None
+        self._closing = False
+        self._count = _Counters()
+
+    # ----------------------------------------------------------------- state
+
+    def __repr__(self) -> str:  # the secret stays out of reprs and tracebacks
+        return f"<AmiLink {self.username}@{self.where} {self._state}>"
+
+    @property
+    def connected(self) -> bool:
+        return self._state == "connected"
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """What ``ivr serve`` shows about the link."""
+        c = self._count
+        return {
+            "state": self._state,
+            "server": self.where,
+            "version": self._version,
+            "reconnects": c.reconnects,
+            "last_error": self._last_error,
+            "pending_actions": len(self._pending),
+            "events": c.events,
+            "events_unrouted": c.unrouted,
+            "sink_errors": c.sink_errors,
+            "garbage_messages": c.garbage,
+            "oversized_messages": c.oversized,
+        }
+
+    # ----------------------------------------------------------- life cycle
+
+    async def connect(self) -> None:
+        """Connect, log in, set the event mask and filters, then call ``on_connected``.
+
+        Raises :class:`AmiConnectError` or :class:`AmiLoginError` (one line each);
+        after a first success the link keeps itself up until :meth:`close`.
+        """
+        if self._supervisor is not None:
+            raise RuntimeError("AmiLink.connect() called twice")
+        self._closing = False
+        await self._open()
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"ami-link {self.where}")
+        self._supervisor.add_done_callback(self._task_done)
+        await self._call_on_connected()
+
+    async def close(self) -> None:
+        """Log off, stop pinging and reconnecting, fail whatever still waits."""
+        self._closing = True
+        task, self._supervisor = self._supervisor, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if self.connected:
+            try:
+                await self.action("Logoff", timeout=min(self.action_timeout, 2))
+            except AmiError:
+                pass
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto.close()
+        self._fail_pending(lambda p: AmiConnectionLost(f"AMI link to {self.where} closed before {p.name} was answered", action=p.name))
+        self._state = "closed"
+        self._lost_event.set()
+        self._log.info("ami link closed")
+
+    async def _open(self) -> None:
+        """One connection attempt, with login and subscriptions; all or nothing."""
+        loop = asyncio.get_running_loop()
+        self._state = "connecting"
+        try:
+            async with asyncio.timeout(self.action_timeout):
+                _, proto = await loop.create_connection(lambda: LinkProtocol(self), self.host, self.port)
+        except (OSError, TimeoutError) as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else _one_line(exc)
+            self._state = "disconnected"
+            self._last_error = f"cannot reach AMI at {self.where}: {reason}"
+            raise AmiConnectError(self._last_error) from None
+        self._lost_event = asyncio.Event()
+        self._proto = proto
+        try:
+            await self._setup(proto)
+        except BaseException as exc:
+            if self._proto is proto:
+                self._proto = None
+            proto.close()
+            self._state = "disconnected"
+            if isinstance(exc, AmiError):
+                self._last_error = str(exc)
+            raise
+        self._state = "connected"
+        self._log.info("ami logged in", user=self.username, version=self._version)
+
+    async def _setup(self, proto: LinkProtocol) -> None:
+        try:
+            # Events: off at login, so nothing arrives before the mask and filters.
+            await self._request(proto, "Login", [("Username", self.username), ("Secret", self._secret), ("Events", "off")])
+        except AmiActionError:
+            raise AmiLoginError(f"login refused by {self.where} as {self.username}") from None
+        except AmiTimeout:
+            raise AmiConnectError(f"no answer to Login from {self.where} (is it an AMI port?)") from None
+        except AmiConnectionLost:
+            raise AmiConnectError(f"{self.where} closed the connection during login") from None
+        steps: list[tuple[str, list[tuple[str, object]]]] = []
+        if self.events is not None:
+            steps.append(("Events", [("EventMask", self.events)]))
+        steps += [("Filter", [("Operation", "Add"), ("Filter", f)]) for f in self.filters]
+        for name, headers in steps:
+            try:
+                await self._request(proto, name, headers)
+            except AmiActionError as exc:
+                raise AmiConnectError(f"{self.where} refused {name} {headers[-1][1]!r}: {exc}") from None
+            except (AmiTimeout, AmiConnectionLost) as exc:
+                raise AmiConnectError(f"{self.where} during {name}: {exc}") from None
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            await self._keepalive()
+            if self._closing:
+                return
+            await self._reconnect()
+
+    async def _keepalive(self) -> None:
+        """Return once the connection is gone (closed by the peer or by a lost Ping)."""
+        lost = self._lost_event
+        while not lost.is_set():
+            if self.ping_interval is None:
+                await lost.wait()
+                return
+            try:
+                async with asyncio.timeout(self.ping_interval):
+                    await lost.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.action("Ping", timeout=self.ping_timeout)
+            except AmiTimeout:
+                self._log.warning("ami ping unanswered; dropping the connection", ping_timeout_s=self.ping_timeout)
+                self._drop(f"no answer to Ping within {self.ping_timeout:g} s")
+                return
+            except AmiConnectionLost:
+                return
+            except AmiActionError as exc:
+                self._log.warning("ami ping refused", message=str(exc))
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        while not self._closing:
+            delay = backoff_delay(attempt, self.backoff_initial, self.backoff_max, self._rng.random())
+            self._state = "reconnecting"
+            self._log.warning("ami reconnecting", attempt=attempt + 1, delay_s=round(delay, 3), last_error=self._last_error)
+            await asyncio.sleep(delay)
+            try:
+                await self._open()
+            except AmiError as exc:
+                self._last_error = str(exc)
+                attempt += 1
+                continue
+            self._count.reconnects += 1
+            await self._call_on_connected()
+            return
+
+    async def _call_on_connected(self) -> None:
+        hook = self.on_connected
+        if hook is None:
+            return
+        try:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._log.error("ami on_connected hook failed", exc_info=True)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._state = "failed"
+            self._last_error = _one_line(task.exception())
+            self._log.error("ami link supervisor died", exc_info=task.exception())
+
+    def _drop(self, reason: str) -> None:
+        """Give up on the current connection now (the Ping went unanswered)."""
+        proto = self._proto
+        if proto is None:
+            return
+        self._lost(proto, ConnectionError(reason))
+        proto.close()
+
+    def _lost(self, proto: LinkProtocol, exc: BaseException | None) -> None:
+        if proto is not self._proto:
+            return  # an old connection finishing its close
+        self._proto = None
+        if self._state in ("connected", "connecting"):
+            self._state = "disconnected"
+        reason = _one_line(exc) if exc else "closed by the PBX"
+        self._last_error = f"connection to {self.where} lost: {reason}"
+        if not self._closing:
+            self._log.warning("ami connection lost", reason=reason, pending_actions=len(self._pending))
+        self._fail_pending(lambda p: AmiConnectionLost(f"connection to {self.where} lost before {p.name} was answered", action=p.name))
+        self._lost_event.set()
+
+    def _fail_pending(self, make_error: Callable[[_Pending], AmiError]) -> None:
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_exception(make_error(p))
+
+    # --------------------------------------------------------------- actions
+
+    async def action(self, name: str, headers: Headers = None, *, timeout: float | None = None) -> Message:
+        """Send one action and return Asterisk's response.
+
+        Raises :class:`AmiActionError` on ``Response: Error``, :class:`AmiTimeout`
+        after the deadline, :class:`AmiConnectionLost` if the link is or goes
+        down, :class:`ProtocolError` (before writing) on CR/LF in a value.
+        """
+        return await self._wait(self._send(self._live(name), name, headers, None), timeout)
+
+    async def action_list(self, name: str, headers: Headers = None, *, timeout: float | None = None) -> list[Message]:
+        """Send an EventList action (CoreShowChannels, Status, QueueStatus) and return its items.
+
+        The items are the events carrying this action's ActionID up to the
+        ``...Complete`` one; they do not go to :attr:`on_event`.
+        """
+        return await self._wait(self._send(self._live(name), name, headers, []), timeout)
+
+    async def _request(self, proto: LinkProtocol, name: str, headers: Headers) -> Message:
+        return await self._wait(self._send(proto, name, headers, None), None)
+
+    def _live(self, name: str) -> LinkProtocol:
+        proto = self._proto
+        if proto is None or self._state != "connected":
+            raise AmiConnectionLost(f"AMI link to {self.where} is down ({self._state}); {name} not sent", action=name)
+        return proto
+
+    def _send(self, proto: LinkProtocol, name: str, headers: Headers, items: list | None) -> _Pending:
+        self._next_id += 1
+        action_id = f"{self._id_prefix}-{self._next_id}"
+        pairs: list[tuple[str, object]] = [("Action", name), ("ActionID", action_id)]
+        if headers:
+            given = headers.items() if isinstance(headers, Mapping) else headers
+            pairs += [(k, v) for k, v in given if k.lower() not in ("actionid", "action")]
+        data = encode(pairs)  # raises ProtocolError before anything is written
+        future = asyncio.get_running_loop().create_future()
+        pending = _Pending(name, action_id, future, items)
+        self._pending[action_id] = pending
+        try:
+            proto.send(data)
+        except ConnectionError:
+            del self._pending[action_id]
+            raise AmiConnectionLost(f"connection to {self.where} closed; {name} not sent", action=name) from None
+        if name != "Login":  # a Login's fields are never logged
+            self._log.debug("ami action sent", action=name, action_id=action_id)
+        return pending
+
+    async def _wait(self, pending: _Pending, timeout: float | None):
+        limit = self.action_timeout if timeout is None else timeout
+        action_id = pending.action_id
+        try:
+            async with asyncio.timeout(limit):
+                return await pending.future
+        except TimeoutError:
+            raise AmiTimeout(f"AMI action {pending.name} got no answer from {self.where} within {limit:g} s", action=pending.name) from None
+        finally:
+            self._pending.pop(action_id, None)
+
+    # -------------------------------------------------------------- receiving
+
+    def _received(self, proto: LinkProtocol, item: Message | Banner | Oversized) -> None:
+        if proto is not self._proto:
+            return
+        if isinstance(item, Message):
+            self._dispatch(item)
+        elif isinstance(item, Banner):
+            proto.version = self._version = item.version
+        else:
+            self._count.oversized += 1
+            self._log.warning("ami message over the size limit skipped", size=item.size)
+
+    def _dispatch(self, msg: Message) -> None:
+        event = msg.event
+        if event is not None:
+            if self._pending:
+                action_id = msg.action_id
+                p = self._pending.get(action_id) if action_id else None
+                if p is not None and p.items is not None:
+                    if event.endswith("Complete"):
+                        self._pending.pop(action_id, None)
+                        if not p.future.done():
+                            p.future.set_result(p.items)
+                    else:
+                        p.items.append(msg)
+                    return
+            self._deliver(msg)
+            return
+        response = msg.response
+        if response is None:
+            self._count.garbage += 1
+            self._log.warning("ami message with neither Event nor Response skipped", lines=len(msg.headers) + len(msg.body))
+            return
+        action_id = msg.action_id
+        p = self._pending.get(action_id) if action_id else None
+        if p is None:
+            self._count.unmatched += 1
+            self._log.debug("ami response nobody waits for", action_id=action_id, response=response)
+            return
+        if p.future.done():
+            return
+        if response.lower() in ("error", "failure", "fail"):
+            self._pending.pop(action_id, None)
+            text = msg.get("Message") or f"{p.name} failed"
+            p.future.set_exception(AmiActionError(text, action=p.name, response=msg))
+        elif p.items is not None and (msg.get("EventList") or "").lower() == "start":
+            p.started = True  # the items and the Complete event follow
+        elif p.items is not None:
+            self._pending.pop(action_id, None)
+            p.future.set_result(p.items)
+        else:
+            self._pending.pop(action_id, None)
+            p.future.set_result(msg)
+
+    def _deliver(self, msg: Message) -> None:
+        count = self._count
+        count.events += 1
+        sink = self.on_event
+        if sink is None:
+            count.unrouted += 1
+            if count.unrouted == 1 or count.unrouted % 1000 == 0:
+                self._log.warning("ami events arriving with no sink set", event=msg.event, unrouted=count.unrouted)
+            return
+        try:
+            sink(msg)
+        except Exception:
+            count.sink_errors += 1
+            self._log.error(
+                "ami event sink failed",
+                event=msg.event,
+                call_id=msg.get("Uniqueid"),
+                channel=msg.get("Channel"),
+                exc_info=True,
+            )
+
+
+def _one_line(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())

@@ -1,0 +1,84 @@
+"""``ivr serve``: run the engine against a real Asterisk (or the built-in PBX).
+
+Settings come from config/engine.yaml, then flags.  The AMI secret is read
+from an environment variable or a file and is never logged or printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from ivr.cli import UserError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve",
+        help="run the engine against Asterisk over AMI (AsyncAGI)",
+        description=(
+            "Connect to Asterisk's manager interface and take every call that reaches "
+            "AGI(agi:async) in the hotline contexts. Asterisk needs the AMI user and dialplan "
+            "shipped in config/asterisk/ (manager.conf: read=call,agi,dtmf, "
+            "write=agi,call,originate,reporting; extensions.conf: [hotline-in] and [hotline-resume]). "
+            "The secret is read from the environment variable named by --secret-env "
+            "(default HOTLINE_AMI_SECRET) or from --secret-file; it is never logged."
+        ),
+    )
+    p.add_argument("--config", default=None, help="engine settings file (default: config/engine.yaml)")
+    p.add_argument("--host", help="Asterisk AMI host (config ami.host)")
+    p.add_argument("--port", type=int, help="Asterisk AMI port (config ami.port, usually 5038)")
+    p.add_argument("--user", help="AMI username (config ami.username)")
+    p.add_argument("--secret-env", help="environment variable holding the AMI secret (config ami.secret_env)")
+    p.add_argument("--secret-file", help="file whose first line is the AMI secret (config ami.secret_file)")
+    p.add_argument("--flows", default=None, help="folder of flow files (default: flows/)")
+    p.add_argument("--acd-store", choices=["memory", "redis"], default=None,
+                   help="where the ACD keeps queues and agents (default: from config/acd.yaml)")
+    p.add_argument("--minimal", action="store_true",
+                   help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
+    return p
+
+
+def run(args) -> int:
+    from ivr import settings as settings_mod
+
+    settings = settings_mod.load(args.config)
+    ami = settings.ami
+    for flag, attr in (("host", "host"), ("port", "port"), ("user", "username"),
+                       ("secret_env", "secret_env"), ("secret_file", "secret_file")):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(ami, attr, value)
+    secret = ami.secret()
+    return asyncio.run(_serve(args, settings, secret))
+
+
+async def _serve(args, settings, secret: str) -> int:
+    from ivr import log as logmod
+    from ivr.ami.errors import AmiError
+    from ivr.runtime import build_runtime
+
+    log = logmod.get("ivr.serve")
+    runtime = await build_runtime(settings, secret=secret, flows_dir=args.flows, acd_store=args.acd_store,
+                                  minimal=args.minimal)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, runtime.reload)
+    try:
+        try:
+            await runtime.start()
+        except AmiError as exc:
+            raise UserError(str(exc)) from None
+        log.info("serve.started", host=settings.ami.host, port=settings.ami.port, user=settings.ami.username)
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except asyncio.TimeoutError:
+            pass
+    finally:
+        await runtime.stop()
+    log.info("serve.stopped", **runtime.engine.status())
+    return 0

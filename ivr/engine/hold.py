@@ -1,0 +1,47 @@
+"""Keep a caller on hold music until something is ready, then take them off it at once.
+
+Hold music runs as an AGI command; when the awaited thing (a free agent, an ACD
+offer) arrives first, the call is interrupted with a Redirect back into AGI so the
+next command (the Dial) starts without waiting for the music to run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, TypeVar
+
+from ivr.agi.interface import CallControl, CallInterrupted
+
+T = TypeVar("T")
+
+
+async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str = "default",
+                     chunk_s: float = 60.0) -> T:
+    """Play hold music until ``ready`` completes; return its result.
+
+    If the caller hangs up first, ``ready`` is cancelled and CallerHungUp propagates.
+    """
+    ready_fut = asyncio.ensure_future(ready)
+    try:
+        while True:
+            if ready_fut.done():
+                return ready_fut.result()
+            hold = asyncio.ensure_future(call.music_on_hold(chunk_s, moh_class=moh_class))
+            try:
+                await asyncio.wait({ready_fut, hold}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                hold.cancel()
+                raise
+            if hold.done():
+                hold.result()  # raises CallerHungUp when the caller left; else the music ran out
+                continue
+            # Ready first: stop the music now, not when the chunk ends.
+            await call.interrupt()
+            try:
+                await hold
+            except CallInterrupted:
+                pass
+            return ready_fut.result()
+    finally:
+        if not ready_fut.done():
+            ready_fut.cancel()

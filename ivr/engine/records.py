@@ -1,0 +1,86 @@
+"""The story of one call as the engine saw it, and the tally of many.
+
+A call is *lost* when it has no recorded end: the demo and the tests count those
+and expect zero.  Outcomes follow the words a supervisor uses:
+``answered`` (a person talked with the caller), ``abandoned`` (the caller hung up
+before reaching one), ``transferred`` (handed to another number), ``failed``
+(the engine or the PBX could not put the call through).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OUTCOMES = ("answered", "abandoned", "transferred", "failed", "completed")
+
+
+@dataclass
+class CallRecord:
+    call_id: str
+    channel: str = ""
+    caller: str = ""
+    caller_name: str = ""
+    dialled: str = ""
+    node: str = ""
+    started: float = field(default_factory=time.time)
+    answered: float | None = None          # the IVR answered the channel
+    queued: float | None = None            # entered an ACD queue
+    agent_answered: float | None = None    # a person picked up
+    ended: float | None = None
+    agent: str = ""
+    queue: str = ""
+    outcome: str = ""
+    reason: str = ""
+    talk_s: float = 0.0
+    dial_attempts: list[dict[str, Any]] = field(default_factory=list)
+    path: list[dict[str, Any]] = field(default_factory=list)
+    survey: str | None = None
+    agi_steps: int = 0
+
+    @property
+    def wait_s(self) -> float | None:
+        """Seconds from entering the queue to a person answering (speed of answer)."""
+        if self.queued is None or self.agent_answered is None:
+            return None
+        return self.agent_answered - self.queued
+
+    @property
+    def to_person_s(self) -> float | None:
+        """Seconds from the IVR answering to a person answering (GB/T 33358's 15 s)."""
+        start = self.answered if self.answered is not None else self.started
+        return None if self.agent_answered is None else self.agent_answered - start
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["wait_s"] = self.wait_s
+        out["to_person_s"] = self.to_person_s
+        return out
+
+
+def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s: float = 15.0) -> dict[str, Any]:
+    """Figures for a run: counts by outcome, lost calls, service level, speed of answer."""
+    ended = [r for r in records if r.ended is not None]
+    counts = {k: 0 for k in OUTCOMES}
+    for r in ended:
+        counts[r.outcome if r.outcome in counts else "failed"] += 1
+    offered = len(records) if offered is None else offered
+    answered = [r for r in ended if r.outcome == "answered"]
+    waits = sorted(r.to_person_s for r in answered if r.to_person_s is not None)
+    within = sum(1 for w in waits if w <= threshold_s)
+    out: dict[str, Any] = {
+        "offered": offered,
+        "answered": counts["answered"],
+        "abandoned": counts["abandoned"],
+        "transferred": counts["transferred"],
+        "completed_in_ivr": counts["completed"],
+        "failed": counts["failed"],
+        "lost": offered - len(ended),
+        "service_level_answered": round(within / len(waits), 4) if waits else None,
+        "service_level_offered": round(within / offered, 4) if offered else None,
+        "asa_s": round(sum(waits) / len(waits), 3) if waits else None,
+        "max_to_person_s": round(waits[-1], 3) if waits else None,
+        "threshold_s": threshold_s,
+    }
+    return out

@@ -1,0 +1,59 @@
+"""Engine settings: one-line errors that name the file and key; secrets from env or file."""
+
+import pytest
+
+from ivr import settings
+from ivr.cli import UserError, main
+
+
+def write(tmp_path, text):
+    p = tmp_path / "engine.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_shipped_settings_load():
+    s = settings.load()
+    assert s.ami.port == 5038 and "hotline-in" in s.engine.contexts
+
+
+def test_broken_yaml_names_file_and_line(tmp_path):
+    p = write(tmp_path, "ami:\n  host: [127.0.0.1\n")
+    with pytest.raises(UserError) as e:
+        settings.load(p)
+    msg = str(e.value)
+    assert msg.startswith(str(p)) and (":2:" in msg or ":3:" in msg) and "not valid YAML" in msg
+
+
+def test_unknown_key_is_named(tmp_path):
+    p = write(tmp_path, "ami:\n  hots: x\n")
+    with pytest.raises(UserError, match="unknown key 'ami.hots'"):
+        settings.load(p)
+
+
+def test_wrong_type_is_named(tmp_path):
+    p = write(tmp_path, "ami:\n  port: fifty\n")
+    with pytest.raises(UserError, match="'ami.port' must be a number"):
+        settings.load(p)
+
+
+def test_secret_from_file_then_env(tmp_path, monkeypatch):
+    s = settings.load(write(tmp_path, "ami:\n  secret_env: T_SECRET\n"))
+    monkeypatch.delenv("T_SECRET", raising=False)
+    with pytest.raises(UserError, match="set T_SECRET"):
+        s.ami.secret()
+    monkeypatch.setenv("T_SECRET", "s3")
+    assert s.ami.secret() == "s3"
+    f = tmp_path / "secret"
+    f.write_text("from-file\n")
+    s.ami.secret_file = str(f)
+    assert s.ami.secret() == "from-file"
+
+
+def test_serve_with_dead_pbx_is_one_line_not_a_traceback(capsys, monkeypatch):
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "whatever-secret")
+    rc = main(["serve", "--host", "127.0.0.1", "--port", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "127.0.0.1:1" in err and "Traceback" not in err
+    assert "whatever-secret" not in err
