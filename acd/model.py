@@ -134,6 +134,7 @@ class Call:
     attempts: int = 0
     outcome: str = ""
     rings: int = 0               # agents offered so far
+    ring_s: float = 0.0          # ring timeout of the current offer
 
     @property
     def score(self) -> float:

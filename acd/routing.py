@@ -156,18 +156,20 @@ def match(
     return pairs
 
 
-def expected_wait(position: int, staffed_agents: int, aht_s: float) -> float:
+def expected_wait(position: int, staffed_agents: int, aht_s: float, available: int = 0) -> float:
     """Seconds until an agent reaches the caller at ``position`` (1-based).
 
-    With ``n`` agents each freeing up every ``aht`` seconds on average, one comes
-    free every ``aht / n`` seconds; nobody staffed gives the caller no estimate
-    (``inf``), which the announcement must not read out as a number.
+    Callers within the number of free agents wait for nobody.  Beyond that, with
+    ``n`` busy agents each freeing up every ``aht`` seconds on average, one comes
+    free every ``aht / n`` seconds.  Nobody staffed gives no estimate (``inf``),
+    which an announcement must not read out as a number.
     """
-    if position <= 0:
+    ahead = position - max(0, available)
+    if position <= 0 or ahead <= 0:
         return 0.0
     if staffed_agents <= 0:
         return float("inf")
-    return position * aht_s / staffed_agents
+    return ahead * aht_s / staffed_agents
 
 
 def should_offer_callback(position: int, expected_wait_s: float, cfg: QueueConfig) -> tuple[bool, bool]:

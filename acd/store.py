@@ -10,6 +10,7 @@ The same test suite runs against both stores (tests/acd/test_store.py).
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from typing import Callable, Iterable
 
@@ -31,7 +32,7 @@ class Store:
 
     async def close(self) -> None: ...
     async def subscribe(self, handler: Handler) -> None: raise NotImplementedError
-    async def ensure_epoch(self, node: str, now: float) -> bool: raise NotImplementedError
+    async def ensure_epoch(self, node: str, now: float) -> str: raise NotImplementedError
     async def sync_agents(self, agents: Iterable[Agent], now: float) -> None: raise NotImplementedError
     async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent: raise NotImplementedError
     async def agents(self) -> list[Agent]: raise NotImplementedError
@@ -56,7 +57,7 @@ class Store:
     async def put_record(self, record: dict, now: float, retention_s: float) -> None: raise NotImplementedError
     async def records(self, since: float, until: float | None = None) -> list[dict]: raise NotImplementedError
     async def restore_agent(self, agent: Agent) -> bool: raise NotImplementedError
-    async def restore_connected(self, call: Call, agent_id: str, now: float) -> None: raise NotImplementedError
+    async def restore_call(self, call: Call, now: float) -> bool: raise NotImplementedError
     async def publish_stats(self, payload: str) -> None: raise NotImplementedError
     async def heartbeat(self, node: str, now: float, status: str) -> None: raise NotImplementedError
     async def nodes(self) -> dict[str, tuple[float, str]]: raise NotImplementedError
@@ -82,14 +83,14 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._agents: dict[str, Agent] = {}
         self._calls: dict[str, Call] = {}
-        self._wait: dict[str, dict[str, float]] = {}     # queue -> call_id -> score
+        self._wait: dict[str, list[tuple[float, str]]] = {}   # queue -> sorted (score, call_id)
         self._offers: dict[str, float] = {}              # call_id -> deadline
         self._wrap: dict[str, float] = {}                # agent_id -> wrap_until
         self._cbready: deque[str] = deque()
         self._outcomes: dict[str, deque] = {}
         self._records: dict[str, tuple[float, float, dict]] = {}   # id -> (ts, expires, record)
         self._handlers: list[Handler] = []
-        self._epoch = False
+        self._epoch = ""
         self._nodes: dict[str, tuple[float, str]] = {}
         self.stats_payload = ""
 
@@ -104,10 +105,10 @@ class MemoryStore(Store):
         for h in self._handlers:
             loop.call_soon(h, kind, payload)
 
-    async def ensure_epoch(self, node: str, now: float) -> bool:
-        created = not self._epoch
-        self._epoch = True
-        return created
+    async def ensure_epoch(self, node: str, now: float) -> str:
+        if not self._epoch:
+            self._epoch = f"{node}@{now!r}"
+        return self._epoch
 
     # -- agents -----------------------------------------------------------------------------
     async def sync_agents(self, agents: Iterable[Agent], now: float) -> None:
@@ -203,21 +204,35 @@ class MemoryStore(Store):
         return True
 
     # -- calls ------------------------------------------------------------------------------
+    def _wait_add(self, call: Call) -> None:
+        bisect.insort(self._wait.setdefault(call.queue, []), (call.score, call.call_id))
+
+    def _wait_remove(self, call: Call) -> None:
+        lst = self._wait.get(call.queue)
+        if lst:
+            key = (call.score, call.call_id)
+            i = bisect.bisect_left(lst, key)
+            if i < len(lst) and lst[i] == key:
+                del lst[i]
+
     def _rank(self, call: Call) -> int:
-        q = self._wait.get(call.queue, {})
-        if call.call_id not in q:
+        if call.state != CallState.WAITING:
             return 0
-        mine = (q[call.call_id], call.call_id)
-        return 1 + sum(1 for cid, s in q.items() if (s, cid) < mine)
+        lst = self._wait.get(call.queue, [])
+        key = (call.score, call.call_id)
+        i = bisect.bisect_left(lst, key)
+        return i + 1 if i < len(lst) and lst[i] == key else 0
 
     async def enqueue(self, call: Call) -> int:
         cur = self._calls.get(call.call_id)
         if cur is not None and cur.state in (CallState.WAITING, CallState.OFFERED, CallState.CONNECTED):
             return self._rank(cur)
-        self._calls[call.call_id] = Call.from_dict(call.to_dict())
-        self._wait.setdefault(call.queue, {})[call.call_id] = call.score
+        stored = Call.from_dict(call.to_dict())
+        stored.state = CallState.WAITING
+        self._calls[call.call_id] = stored
+        self._wait_add(stored)
         self._notify("kick")
-        return self._rank(call)
+        return self._rank(stored)
 
     async def get_call(self, call_id: str) -> Call | None:
         c = self._calls.get(call_id)
@@ -229,9 +244,8 @@ class MemoryStore(Store):
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
         agents = [a for a in self._agents.values() if a.state == AgentState.AVAILABLE]
         calls: list[Call] = []
-        for q in self._wait.values():
-            head = sorted(q.items(), key=lambda kv: (kv[1], kv[0]))[:limit] if len(q) > limit else q.items()
-            calls.extend(self._calls[cid] for cid, _ in head)
+        for lst in self._wait.values():
+            calls.extend(self._calls[cid] for _, cid in lst[:limit])
         return agents, calls
 
     async def claim(self, pairs, now):
@@ -244,9 +258,10 @@ class MemoryStore(Store):
             call.state, call.agent_id = CallState.OFFERED, agent_id
             call.offer_until = now + ring_timeout + grace
             call.rings += 1
+            call.ring_s = ring_timeout
             enter(agent, AgentState.RINGING, now)
             agent.call_id = call_id
-            self._wait.get(call.queue, {}).pop(call_id, None)
+            self._wait_remove(call)
             self._offers[call_id] = call.offer_until
             offer = Offer(call_id, agent_id, agent.dial, ring_timeout, call.kind, call.caller, call.queue)
             if call.kind == CallKind.CALLBACK:
@@ -260,7 +275,7 @@ class MemoryStore(Store):
     def _requeue(self, call: Call) -> None:
         call.state, call.agent_id, call.offer_until = CallState.WAITING, "", 0.0
         self._offers.pop(call.call_id, None)
-        self._wait.setdefault(call.queue, {})[call.call_id] = call.score
+        self._wait_add(call)
         self._notify("kick")
 
     def _log(self, call: Call, outcome: str, wait: float, now: float) -> None:
@@ -356,7 +371,8 @@ class MemoryStore(Store):
             if agent is not None and agent.call_id == call_id and agent.state == AgentState.RINGING:
                 self._make_available(agent, now)
             self._offers.pop(call_id, None)
-        self._wait.get(call.queue, {}).pop(call_id, None)
+        if call.state == CallState.WAITING:
+            self._wait_remove(call)
         call.state, call.ended_at, call.agent_id = CallState.ABANDONED, now, ""
         self._log(call, ABANDONED, now - call.enqueued_at, now)
         if not callback or not call.caller:
@@ -365,7 +381,7 @@ class MemoryStore(Store):
         if cb.call_id in self._calls:
             return ""
         self._calls[cb.call_id] = cb
-        self._wait.setdefault(cb.queue, {})[cb.call_id] = cb.score
+        self._wait_add(cb)
         return cb.call_id
 
     async def request_callback(self, call_id, now):
@@ -381,7 +397,7 @@ class MemoryStore(Store):
             call = self._calls.get(cid)
             if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALLBACK:
                 agent = self._agents[call.agent_id]
-                return Offer(cid, agent.id, agent.dial, call.offer_until, call.kind, call.caller, call.queue)
+                return Offer(cid, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue)
         return None
 
     async def position(self, call_id):
@@ -391,7 +407,7 @@ class MemoryStore(Store):
         return self._rank(call), call.queue
 
     async def waiting(self):
-        return {q: [(cid, s) for cid, s in sorted(d.items(), key=lambda kv: kv[1])] for q, d in self._wait.items() if d}
+        return {q: [(cid, s) for s, cid in lst] for q, lst in self._wait.items() if lst}
 
     async def outcomes(self, queue, since):
         return [o for o in self._outcomes.get(queue, ()) if o[0] >= since]
@@ -399,16 +415,28 @@ class MemoryStore(Store):
     async def queues_seen(self):
         return sorted(set(self._wait) | set(self._outcomes))
 
-    async def restore_connected(self, call, agent_id, now):
+    async def restore_call(self, call, now):
+        cur = self._calls.get(call.call_id)
+        if cur is not None and cur.state not in (CallState.WAITING, CallState.OFFERED, CallState.CONNECTED):
+            return False
+        if cur is not None and cur.state == CallState.WAITING:
+            self._wait_remove(cur)
         stored = Call.from_dict(call.to_dict())
-        stored.state, stored.agent_id = CallState.CONNECTED, agent_id
         self._calls[call.call_id] = stored
-        agent = self._agents.get(agent_id)
+        if stored.state == CallState.WAITING:
+            self._wait_add(stored)
+            self._notify("kick")
+            return True
+        agent = self._agents.get(stored.agent_id)
         if agent is not None:
-            self._wrap.pop(agent_id, None)
-            if agent.state != AgentState.TALKING:
-                enter(agent, AgentState.TALKING, now)
-            agent.call_id = call.call_id
+            self._wrap.pop(agent.id, None)
+            want = AgentState.RINGING if stored.state == CallState.OFFERED else AgentState.TALKING
+            if stored.state == CallState.OFFERED:
+                self._offers[stored.call_id] = stored.offer_until
+            if agent.state != want:
+                enter(agent, want, now)
+            agent.call_id = stored.call_id
+        return True
 
     # -- records, stats, nodes ----------------------------------------------------------------
     async def put_record(self, record, now, retention_s):

@@ -56,7 +56,7 @@ def make_link(ami, secret: str) -> AmiLink:
 
 
 async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store=None, minimal: bool = False,
-                        agents: list[str] | None = None) -> Runtime:
+                        agents: list[str] | None = None, speed: float = 1.0) -> Runtime:
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     program = MinimalProgram(FirstFreeAgents(list(agents or settings.engine.agents)))

@@ -32,6 +32,10 @@ class Forecast:
     calls: tuple[float, ...]
     aht_s: tuple[float | None, ...]
     source: str = "<memory>"
+    lines: tuple[int, ...] = ()
+
+    def where(self, i: int) -> str:
+        return f"{self.source}:{self.lines[i]}" if self.lines else self.source
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -74,6 +78,7 @@ def read_forecast(path: pathlib.Path | str) -> Forecast:
         starts: list[dt.datetime] = []
         calls: list[float] = []
         ahts: list[float | None] = []
+        lines: list[int] = []
         try:
             for row in reader:
                 line = reader.line_num
@@ -103,6 +108,7 @@ def read_forecast(path: pathlib.Path | str) -> Forecast:
                             where=where,
                         )
                 starts.append(start)
+                lines.append(line)
                 calls.append(_number(row[1].strip(), "calls", where))
                 if len(row) == 3 and row[2].strip():
                     aht = _number(row[2].strip(), "aht_s", where)
@@ -116,7 +122,7 @@ def read_forecast(path: pathlib.Path | str) -> Forecast:
     if len(starts) < 2:
         raise SeatsError("a forecast needs at least two intervals", where=str(path))
     interval = int((starts[1] - starts[0]).total_seconds() // 60)
-    return Forecast(starts[0], interval, tuple(calls), tuple(ahts), str(path))
+    return Forecast(starts[0], interval, tuple(calls), tuple(ahts), str(path), tuple(lines))
 
 
 def write_forecast(path: pathlib.Path, forecast: Forecast) -> None:

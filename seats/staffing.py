@@ -51,7 +51,7 @@ def needs(forecast: Forecast, target: ServiceTarget) -> list[IntervalNeed]:
             )
         except SeatsError as exc:
             raise SeatsError(
-                f"interval {forecast.time(i):%Y-%m-%d %H:%M}: {exc}", where=forecast.source
+                f"interval {forecast.time(i):%Y-%m-%d %H:%M}: {exc}", where=forecast.where(i)
             ) from None
         out.append(IntervalNeed(i, calls, r, scheduled(r.agents, target.shrinkage)))
     return out

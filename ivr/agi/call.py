@@ -97,8 +97,7 @@ class AgiCall:
             self.hung_up = True
             self.hangup_cause = event.get("Cause-txt") or event.get("Cause") or ""
             self._fail_pending(CallerHungUp(f"hangup: {self.hangup_cause or 'no cause'}"))
-            if self._redirecting is not None and not self._redirecting.done():
-                self._redirecting.set_exception(CallerHungUp("hung up during redirect"))
+            self._fail_redirect(CallerHungUp("hung up during redirect"))
 
     def close(self, reason: str) -> None:
         """The channel is gone without our seeing its Hangup (e.g. during an AMI outage)."""
@@ -107,8 +106,13 @@ class AgiCall:
         self.hung_up = True
         self.hangup_cause = self.hangup_cause or reason
         self._fail_pending(CallerHungUp(reason))
-        if self._redirecting is not None and not self._redirecting.done():
-            self._redirecting.set_exception(CallerHungUp(reason))
+        self._fail_redirect(CallerHungUp(reason))
+
+    def _fail_redirect(self, exc: BaseException) -> None:
+        fut = self._redirecting
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+            fut.exception()  # interrupt() may not be waiting on it yet; it checks hung_up
 
     def _fail_pending(self, exc: BaseException) -> None:
         pending, self._pending = self._pending, {}
@@ -118,8 +122,12 @@ class AgiCall:
                 fut.exception()  # mark retrieved: the waiter may already be gone
 
     # ---------------------------------------------------------------- commands
-    async def run(self, line: str, *, timeout_s: float | None = None) -> AgiResult:
-        """Queue one AGI command and wait for its result."""
+    async def run(self, line: str, *, timeout_s: float | None = None, allow_minus_one: bool = False) -> AgiResult:
+        """Queue one AGI command and wait for its result.
+
+        ``allow_minus_one``: for ``EXEC Dial``, whose ``result=-1`` means the bridge
+        ended (the agent hung up), not that the caller is gone.
+        """
         if self.hung_up:
             raise CallerHungUp(self.hangup_cause or "caller gone")
         command_id = f"{self.call_id}/{next(_ids)}"
@@ -146,12 +154,14 @@ class AgiCall:
         result = decode_exec_result(raw)
         step.result = result.raw.strip()
         self.log.debug("agi.step", command=line, result=step.result, ms=round((step.ended - step.started) * 1000, 1))
-        if result.hung_up:
+        if result.hung_up and not (allow_minus_one and result.code == 200):
             if self._redirecting is not None:
                 raise CallInterrupted(line)
-            self.hung_up = True
+            # result=-1 says the command failed, usually because the caller left; the
+            # Hangup event (or a refused next command) is the proof, so hung_up stays
+            # unset here and the engine's final HANGUP settles it either way.
             raise CallerHungUp(f"result=-1 on {line.split(' ', 1)[0]}")
-        if not result.ok:
+        if not result.ok and not (allow_minus_one and result.hung_up and result.code == 200):
             raise AgiError(f"{line!r}: {step.result}")
         return result
 
@@ -202,18 +212,23 @@ class AgiCall:
         self.log.info("call.dial", target=target, timeout_s=timeout_s)
         started = time.monotonic()
         try:
-            await self.run(cmd.exec_app("Dial", *args))
+            result = await self.run(cmd.exec_app("Dial", *args), allow_minus_one=True)
+            if result.hung_up and self._redirecting is not None:
+                raise CallInterrupted("Dial")
         except CallerHungUp:
             # The caller left during the ring or the conversation.
             elapsed = time.monotonic() - started
             self.log.info("call.dial_ended", target=target, hangup_by="caller", s=round(elapsed, 2))
             raise
+        # After result=-1 the caller may still be there (the agent hung up) or not: asking
+        # for DIALSTATUS tells, since a command on a gone channel fails with CallerHungUp.
         status = (await self.get_var("DIALSTATUS")) or "CHANUNAVAIL"
         answered = 0.0
         if status == "ANSWER":
             answered = _float(await self.get_var("ANSWEREDTIME"), time.monotonic() - started)
         self.log.info("call.dial_ended", target=target, status=status, answered_s=round(answered, 2))
-        return DialResult(status=status, answered_s=answered, hangup_by="agent" if status == "ANSWER" else "")
+        return DialResult(status=status, answered_s=answered,
+                          hangup_by="agent" if status == "ANSWER" and result.hung_up else "")
 
     async def music_on_hold(self, seconds: float | None = None, *, moh_class: str = "default") -> None:
         args = [moh_class] + ([str(max(1, int(round(seconds))))] if seconds else [])

@@ -77,7 +77,10 @@ class LinkProtocol(AMIProtocol):
             self.parser = Parser(expect_banner=False)
             return
         for item in items:
-            self._link._received(self, item)
+            try:
+                self._link._received(self, item)
+            except Exception:  # keep reading: one bad message must not end the link
+                self._link._log.error("ami message handling failed", exc_info=True)
 
     def send(self, data: bytes) -> None:  # type: ignore[override]
         if self.transport is None or self.closed:
@@ -147,7 +150,8 @@ class AmiLink:
         self.events = events
         self.filters = tuple(filters)
         self.action_timeout = action_timeout
-        self.ping_interval = ping_interval
+        #: None or <= 0: no keepalive Pings (the peer's close is still noticed)
+        self.ping_interval = ping_interval if ping_interval and ping_interval > 0 else None
         self.ping_timeout = ping_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -251,6 +255,8 @@ class AmiLink:
         self._proto = proto
         try:
             await self._setup(proto)
+            if self._proto is not proto or proto.closed:
+                raise AmiConnectError(f"{self.where} closed the connection during login")
         except BaseException as exc:
             if self._proto is proto:
                 self._proto = None
@@ -499,7 +505,7 @@ class AmiLink:
         if sink is None:
             count.unrouted += 1
             if count.unrouted == 1 or count.unrouted % 1000 == 0:
-                self._log.warning("ami events arriving with no sink set", event=msg.event, unrouted=count.unrouted)
+                self._log.warning("ami events arriving with no sink set", ami_event=msg.event, unrouted=count.unrouted)
             return
         try:
             sink(msg)
@@ -507,7 +513,7 @@ class AmiLink:
             count.sink_errors += 1
             self._log.error(
                 "ami event sink failed",
-                event=msg.event,
+                ami_event=msg.event,
                 call_id=msg.get("Uniqueid"),
                 channel=msg.get("Channel"),
                 exc_info=True,

@@ -37,18 +37,26 @@ class Message:
     Headers keep their order and repeats (``ChanVariable``, ``Variable`` and
     ``Output`` occur many times); lookups are case-insensitive on the first
     occurrence, because Asterisk itself spells ``CommandID`` and ``CommandId``.
+    The lookup index is built on the first lookup, not at parse time: many
+    messages are only asked their ``event`` (always the first header) or
+    nothing at all, and building it is most of what parsing would cost.
     """
 
     headers: list[tuple[str, str]]
     #: Lines without a colon: the body of an old-style ``Response: Follows``.
     body: list[str] = field(default_factory=list)
-    _index: dict[str, str] = field(default_factory=dict, repr=False)
+    _index: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self._index:
-            index = self._index
+    def _lookup(self) -> dict[str, str]:
+        index = self._index
+        if index is None:
+            index = {}
             for key, value in self.headers:
-                index.setdefault(key.lower(), value)
+                lkey = key.lower()
+                if lkey not in index:
+                    index[lkey] = value
+            self._index = index
+        return index
 
     @classmethod
     def build(cls, first: tuple[str, str] | None = None, /, **headers: object) -> "Message":
@@ -57,33 +65,40 @@ class Message:
         return cls(pairs)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._index.get(name.lower(), default)
+        return self._lookup().get(name.lower(), default)
 
     def __getitem__(self, name: str) -> str:
-        return self._index[name.lower()]
+        return self._lookup()[name.lower()]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def getall(self, name: str) -> list[str]:
         lname = name.lower()
         return [v for k, v in self.headers if k.lower() == lname]
 
+    def _first(self, name: str, lname: str) -> str | None:
+        # Asterisk always puts Event, Response or Action first: answer without the index.
+        headers = self.headers
+        if headers and headers[0][0] == name:
+            return headers[0][1]
+        return self._lookup().get(lname)
+
     @property
     def event(self) -> str | None:
-        return self._index.get("event")
+        return self._first("Event", "event")
 
     @property
     def response(self) -> str | None:
-        return self._index.get("response")
+        return self._first("Response", "response")
 
     @property
     def action(self) -> str | None:
-        return self._index.get("action")
+        return self._first("Action", "action")
 
     @property
     def action_id(self) -> str | None:
-        return self._index.get("actionid")
+        return self._lookup().get("actionid")
 
     def as_dict(self) -> dict[str, str]:
         """First value of each header, original spelling (handy in tests)."""
@@ -176,8 +191,34 @@ class Parser:
 
 
 def parse_message(chunk: bytes | bytearray) -> Message | None:
-    """Parse one framed message; ``None`` for a run of blank lines."""
-    text = bytes(chunk).decode("utf-8", "replace")
+    """Parse one framed message; ``None`` for a run of blank lines.
+
+    This is the hot path of the engine's receive side: one ``decode``, one
+    ``split`` and one ``partition`` a line.  Lines that are not plain
+    ``Key: value`` (no space after the colon, a colon inside the key, a stray
+    CR) take the careful path.
+    """
+    text = chunk.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text.strip("\r\n"):
+            return _parse_message_slow(text)
+    text = text.strip("\r\n")
+    if not text:
+        return None
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    for line in text.split("\n"):
+        key, sep, value = line.partition(": ")
+        if sep and key and " " not in key and ":" not in key:
+            append((key, value))
+        else:
+            return _parse_message_slow(text)
+    return Message(headers, [])
+
+
+def _parse_message_slow(text: str) -> Message | None:
+    """Body lines, keys without the usual ": ", stray CRs: the general, slower parse."""
     headers: list[tuple[str, str]] = []
     body: list[str] = []
     for line in _LINE_SPLIT.split(text):

@@ -22,26 +22,26 @@ async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str =
     If the caller hangs up first, ``ready`` is cancelled and CallerHungUp propagates.
     """
     ready_fut = asyncio.ensure_future(ready)
+    hold: asyncio.Future | None = None
     try:
-        while True:
-            if ready_fut.done():
-                return ready_fut.result()
+        while not ready_fut.done():
             hold = asyncio.ensure_future(call.music_on_hold(chunk_s, moh_class=moh_class))
-            try:
-                await asyncio.wait({ready_fut, hold}, return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                hold.cancel()
-                raise
+            await asyncio.wait({ready_fut, hold}, return_when=asyncio.FIRST_COMPLETED)
             if hold.done():
-                hold.result()  # raises CallerHungUp when the caller left; else the music ran out
+                done, hold = hold, None
+                done.result()  # raises CallerHungUp when the caller left; else the music ran out
                 continue
             # Ready first: stop the music now, not when the chunk ends.
             await call.interrupt()
+            done, hold = hold, None
             try:
-                await hold
+                await done
             except CallInterrupted:
                 pass
-            return ready_fut.result()
+        return ready_fut.result()
     finally:
+        if hold is not None:  # left early (an error or cancellation): never orphan the music task
+            hold.cancel()
+            await asyncio.gather(hold, return_exceptions=True)
         if not ready_fut.done():
             ready_fut.cancel()

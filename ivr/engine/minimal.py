@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections import deque
 
-from ivr.agi.interface import CallControl
+from ivr.agi.interface import CallControl, CallerHungUp
 from ivr.engine.hold import hold_until
 from ivr.engine.records import CallRecord
 
@@ -62,6 +62,10 @@ class MinimalProgram:
             endpoint = await hold_until(call, self.agents.request())
             try:
                 result = await call.dial(endpoint, timeout_s=self.ring_timeout_s)
+            except CallerHungUp:
+                if record.agent_answered is not None:  # the caller ended the conversation
+                    record.agent = endpoint
+                raise
             finally:
                 self.agents.release(endpoint)
             record.dial_attempts.append({"agent": endpoint, "status": result.status})

@@ -59,15 +59,20 @@ class CallRecord:
         return out
 
 
-def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s: float = 15.0) -> dict[str, Any]:
-    """Figures for a run: counts by outcome, lost calls, service level, speed of answer."""
+def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s: float = 15.0,
+          time_scale: float = 1.0) -> dict[str, Any]:
+    """Figures for a run: counts by outcome, lost calls, service level, speed of answer.
+
+    ``time_scale`` turns wall-clock seconds into the PBX's seconds when the
+    built-in PBX runs faster than real time (its ``speed``).
+    """
     ended = [r for r in records if r.ended is not None]
     counts = {k: 0 for k in OUTCOMES}
     for r in ended:
         counts[r.outcome if r.outcome in counts else "failed"] += 1
     offered = len(records) if offered is None else offered
     answered = [r for r in ended if r.outcome == "answered"]
-    waits = sorted(r.to_person_s for r in answered if r.to_person_s is not None)
+    waits = sorted(r.to_person_s * time_scale for r in answered if r.to_person_s is not None)
     within = sum(1 for w in waits if w <= threshold_s)
     out: dict[str, Any] = {
         "offered": offered,

@@ -61,6 +61,7 @@ class Node:
     name: str
     line: int = 0
     col: int = 0
+    by_choice: bool = False   # the caller chose to listen here: not counted against the time budget
 
     def edges(self) -> list[tuple[str, str]]:
         """(label, next node) for every way out of this node."""

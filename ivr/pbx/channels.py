@@ -39,7 +39,8 @@ class Channel:
         "conn_name", "language", "context", "exten", "priority", "vars", "peer", "kind",
         "gone", "redirect", "hangupcause", "agi_queue", "in_agi", "task", "bridge",
         "_wait", "_accept", "_timer", "run", "dnid", "moh", "device", "created",
-        "answered_at", "agent", "hangup_by",
+        "answered_at", "agent", "hangup_by", "agi_store", "on_answer", "app_timer", "owner",
+        "record",
     )
 
     def __init__(self, pbx, name: str, uniqueid: str, linkedid: str, *, context: str, exten: str,
@@ -78,6 +79,11 @@ class Channel:
         self.answered_at = None
         self.agent = None        # for an agent leg: its AgentBehaviour
         self.hangup_by = ""
+        self.agi_store = False   # AsyncAGI ran here once: commands may be queued (res_agi's datastore)
+        self.on_answer = None    # callback when a Local ;2 leg answers (the originate waits on it)
+        self.app_timer = None    # the ;1 leg's Wait(N)
+        self.owner = None        # for an agent leg: the channel whose Dial created it
+        self.record = None       # the CallRecord this channel belongs to
 
     def __repr__(self) -> str:
         return f"<Channel {self.name} state={self.state}{' gone' if self.gone else ''}>"

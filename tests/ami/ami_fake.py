@@ -15,6 +15,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from ivr.ami.link import AmiLink
 from ivr.ami.protocol import Message, Parser, encode
 
 BANNER = b"Asterisk Call Manager/13.0.0\r\n"
@@ -25,6 +26,15 @@ def answer(msg: Message, **headers) -> bytes:
     pairs = [("Response", headers.pop("Response", "Success")), ("ActionID", msg.action_id)]
     pairs += list(headers.items())
     return encode(pairs)
+
+
+def make_link(port: int, secret: str = SECRET, **kw) -> AmiLink:
+    """A link tuned for tests: no pings unless asked, short backoff, seeded jitter."""
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("action_timeout", 5)
+    kw.setdefault("backoff_initial", 0.01)
+    kw.setdefault("backoff_max", 0.05)
+    return AmiLink("127.0.0.1", port, "hotline", secret, rng=random.Random(0), **kw)
 
 
 def default_answer(msg: Message) -> bytes | None:
@@ -52,6 +62,8 @@ async def send_chunked(writer: asyncio.StreamWriter, data: bytes, rng: random.Ra
         writer.write(data[pos : pos + size])
         pos += size
         await writer.drain()
+        # Two turns of the loop: the reader (same loop) gets to read this piece on its own.
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
 
 

@@ -1,0 +1,474 @@
+"""The Lua scripts behind every state change in the Redis store.
+
+Each script is one atomic step, so two engine nodes can never both commit the
+same agent or the same call: :data:`CLAIM` re-checks that the call still waits
+and the agent is still available and commits both, or skips the pair.  No
+WATCH/MULTI loops anywhere.
+
+Every script takes the key prefix as ARGV[1] and builds its key names from it
+(layout in docs/acd.md).  That is fine on a single Redis or a primary/replica
+pair; on Redis Cluster the prefix must carry a hash tag, e.g. ``{hotline}:``, so
+that all keys share one slot.  KEYS is therefore always empty.
+
+Records are JSON (Lua's cjson).  Scripts return a JSON string or an integer,
+because asyncio-redis 0.16 mis-decodes nested multi-bulk replies.
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+local P = ARGV[1]
+local function getj(k)
+  local v = redis.call('GET', k)
+  if v then return cjson.decode(v) end
+  return nil
+end
+local function setj(k, t) redis.call('SET', k, cjson.encode(t)) end
+local function score(c) return c.enqueued_at - c.priority * 1e10 end
+local function kick() redis.call('PUBLISH', P .. 'events', 'kick:') end
+local function enter(a, state, now)
+  if a.state ~= 'logged_out' and a.since and a.since > 0 then
+    if type(a.times) ~= 'table' then a.times = {} end
+    a.times[a.state] = (a.times[a.state] or 0) + math.max(0, now - a.since)
+  end
+  a.state = state
+  a.since = now
+end
+local function make_available(a, now)
+  a.call_id = ''
+  local pending = a.pending or ''
+  a.pending = ''
+  if pending == 'logout' then
+    enter(a, 'logged_out', now)
+  elseif string.sub(pending, 1, 6) == 'pause:' then
+    enter(a, 'paused', now)
+    a.reason = string.sub(pending, 7)
+  else
+    enter(a, 'available', now)
+    a.idle_since = now
+    redis.call('ZADD', P .. 'avail', now, a.id)
+    kick()
+  end
+end
+local function wait_add(c)
+  redis.call('ZADD', P .. 'wait:' .. c.queue, score(c), c.call_id)
+  redis.call('SADD', P .. 'queues', c.queue)
+end
+local function requeue(c)
+  c.state = 'waiting'
+  c.agent_id = ''
+  c.offer_until = 0
+  redis.call('ZREM', P .. 'offers', c.call_id)
+  wait_add(c)
+  kick()
+end
+local function log_outcome(c, outcome, wait, now)
+  if c.kind ~= 'call' then return end
+  local k = P .. 'out:' .. c.queue
+  redis.call('ZADD', k, now, c.call_id .. '|' .. outcome .. '|' .. string.format('%.3f', wait))
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - 86400))
+  redis.call('SADD', P .. 'queues', c.queue)
+end
+local function finish(k) redis.call('EXPIRE', k, 86400) end
+"""
+
+#: ARGV: prefix, now, agent JSON...  Adds new agents as logged out; refreshes dial string,
+#: queues and skills of known ones without touching their state.
+SYNC_AGENTS = PRELUDE + r"""
+local now = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local a = cjson.decode(ARGV[i])
+  local k = P .. 'agent:' .. a.id
+  local cur = getj(k)
+  if cur then
+    cur.dial = a.dial; cur.name = a.name; cur.center = a.center
+    cur.queues = a.queues; cur.skills = a.skills
+    setj(k, cur)
+  else
+    a.state = 'logged_out'; a.since = now
+    setj(k, a)
+  end
+  redis.call('SADD', P .. 'agents', a.id)
+end
+return #ARGV - 2
+"""
+
+#: ARGV: prefix, agent id, action (login|logout|pause|resume), reason, now.
+#: Returns {"agent": {...}} or {"error": "..."}.  While the agent is on a call a
+#: logout or pause is kept pending and applied when the call (and wrap-up) ends.
+AGENT_ACTION = PRELUDE + r"""
+local id, action, reason, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local k = P .. 'agent:' .. id
+local a = getj(k)
+if not a then return cjson.encode({error = "unknown agent '" .. id .. "'"}) end
+local st = a.state
+local busy = (st == 'ringing' or st == 'talking' or st == 'wrapup')
+if action == 'login' then
+  if st == 'logged_out' then
+    a.times = {}; a.misses = 0; a.reason = ''
+    enter(a, 'available', now); a.idle_since = now
+    redis.call('ZADD', P .. 'avail', now, id)
+    kick()
+  elseif a.pending == 'logout' then
+    a.pending = ''
+  end
+elseif action == 'logout' then
+  if busy then
+    a.pending = 'logout'
+  elseif st ~= 'logged_out' then
+    enter(a, 'logged_out', now); a.reason = ''
+    redis.call('ZREM', P .. 'avail', id)
+  end
+elseif action == 'pause' then
+  if reason == '' then reason = 'break' end
+  if st == 'logged_out' then return cjson.encode({error = "agent '" .. id .. "' is logged out"}) end
+  if busy then
+    a.pending = 'pause:' .. reason
+  else
+    if st ~= 'paused' then enter(a, 'paused', now) end
+    a.reason = reason
+    redis.call('ZREM', P .. 'avail', id)
+  end
+elseif action == 'resume' then
+  if st == 'logged_out' then return cjson.encode({error = "agent '" .. id .. "' is logged out"}) end
+  if busy then
+    if string.sub(a.pending or '', 1, 6) == 'pause:' then a.pending = '' end
+  elseif st == 'paused' then
+    a.reason = ''; a.misses = 0
+    enter(a, 'available', now); a.idle_since = now
+    redis.call('ZADD', P .. 'avail', now, id)
+    kick()
+  end
+else
+  return cjson.encode({error = "unknown agent action '" .. action .. "'"})
+end
+setj(k, a)
+return cjson.encode({agent = a})
+"""
+
+#: ARGV: prefix, call JSON.  Puts a call in its queue unless it is already there or
+#: connected (a node adopting a caller re-enqueues it harmlessly).  Returns its 1-based place.
+ENQUEUE = PRELUDE + r"""
+local c = cjson.decode(ARGV[2])
+local k = P .. 'call:' .. c.call_id
+local cur = getj(k)
+if cur and (cur.state == 'waiting' or cur.state == 'offered' or cur.state == 'connected') then
+  if cur.state ~= 'waiting' then return 0 end
+  return redis.call('ZRANK', P .. 'wait:' .. cur.queue, c.call_id) + 1
+end
+c.state = 'waiting'
+setj(k, c)
+redis.call('PERSIST', k)
+wait_add(c)
+kick()
+return redis.call('ZRANK', P .. 'wait:' .. c.queue, c.call_id) + 1
+"""
+
+#: ARGV: prefix, limit.  Available agents and the first ``limit`` waiting calls of every
+#: queue, as {"agents": [...], "calls": [...]}; read-only, decisions are checked by CLAIM.
+SNAPSHOT = r"""
+local P = ARGV[1]
+local limit = tonumber(ARGV[2])
+local agents = {}
+for _, id in ipairs(redis.call('ZRANGE', P .. 'avail', 0, -1)) do
+  local v = redis.call('GET', P .. 'agent:' .. id)
+  if v then agents[#agents + 1] = v end
+end
+local calls = {}
+for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'wait:' .. q, 0, limit - 1)) do
+    local v = redis.call('GET', P .. 'call:' .. id)
+    if v then calls[#calls + 1] = v end
+  end
+end
+return '{"agents":[' .. table.concat(agents, ',') .. '],"calls":[' .. table.concat(calls, ',') .. ']}'
+"""
+
+#: ARGV: prefix, now, then (call id, agent id, ring timeout s, grace s) repeated.
+#: The atomic claim: each pair is committed only if the call is still waiting and the
+#: agent still available; returns the committed offers as JSON lists
+#: [call_id, agent_id, dial, ring_timeout, kind, caller, queue] and publishes them.
+CLAIM = PRELUDE + r"""
+local now = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 4 do
+  local cid, aid = ARGV[i], ARGV[i + 1]
+  local ring, grace = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local ck, ak = P .. 'call:' .. cid, P .. 'agent:' .. aid
+  local c, a = getj(ck), getj(ak)
+  if c and a and c.state == 'waiting' and a.state == 'available' then
+    c.state = 'offered'; c.agent_id = aid
+    c.offer_until = now + ring + grace
+    c.rings = (c.rings or 0) + 1
+    c.ring_s = ring
+    enter(a, 'ringing', now); a.call_id = cid
+    redis.call('ZREM', P .. 'avail', aid)
+    redis.call('ZREM', P .. 'wait:' .. c.queue, cid)
+    redis.call('ZADD', P .. 'offers', c.offer_until, cid)
+    setj(ck, c); setj(ak, a)
+    if c.kind == 'callback' then
+      redis.call('RPUSH', P .. 'cbready', cid)
+      redis.call('PUBLISH', P .. 'events', 'callback:' .. cid)
+    else
+      redis.call('PUBLISH', P .. 'events', 'offer:' .. cid)
+    end
+    out[#out + 1] = {cid, aid, a.dial, ring, c.kind, c.caller, c.queue}
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
+#: ARGV: prefix, call id, agent id, dial status, now, max misses, party (agent|caller),
+#: retry s, max attempts.  Returns connected | requeued | retry | failed | stale.
+RING_RESULT = PRELUDE + r"""
+local cid, aid, status, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local max_misses, party = tonumber(ARGV[6]), ARGV[7]
+local retry_s, max_attempts = tonumber(ARGV[8]), tonumber(ARGV[9])
+local ck, ak = P .. 'call:' .. cid, P .. 'agent:' .. aid
+local c = getj(ck)
+if not c or c.state ~= 'offered' or c.agent_id ~= aid then return 'stale' end
+local a = getj(ak)
+if status == 'ANSWER' then
+  c.state = 'connected'; c.answered_at = now
+  redis.call('ZREM', P .. 'offers', cid)
+  if a then enter(a, 'talking', now); a.misses = 0; setj(ak, a) end
+  log_outcome(c, 'A', now - c.enqueued_at, now)
+  setj(ck, c)
+  return 'connected'
+end
+if party == 'caller' then
+  c.attempts = (c.attempts or 0) + 1
+  if a and a.call_id == cid then make_available(a, now); setj(ak, a) end
+  redis.call('ZREM', P .. 'offers', cid)
+  if c.attempts >= max_attempts then
+    c.state = 'failed'; c.outcome = status; c.ended_at = now; c.agent_id = ''
+    setj(ck, c); finish(ck)
+    return 'failed'
+  end
+  c.due_at = now + retry_s
+  requeue(c); setj(ck, c)
+  return 'retry'
+end
+requeue(c); setj(ck, c)
+if a and a.call_id == cid then
+  if status == 'NOANSWER' or status == 'BUSY' or status == 'CHANUNAVAIL' or status == 'CONGESTION' then
+    a.misses = (a.misses or 0) + 1
+  end
+  if a.misses >= max_misses then
+    a.call_id = ''
+    enter(a, 'paused', now); a.reason = 'no answer'
+    if a.pending ~= 'logout' then a.pending = '' end
+  else
+    make_available(a, now)
+  end
+  setj(ak, a)
+end
+return 'requeued'
+"""
+
+#: ARGV: prefix, call id, agent id, talk s, now, wrap-up s.  Ends a connected call and
+#: starts the agent's wrap-up.  Returns 1, or 0 if the call was not connected to that agent.
+CALL_ENDED = PRELUDE + r"""
+local cid, aid, talk, now, wrap = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ck, ak = P .. 'call:' .. cid, P .. 'agent:' .. aid
+local c = getj(ck)
+if not c or c.state ~= 'connected' or c.agent_id ~= aid then return 0 end
+c.state = 'ended'; c.ended_at = now
+setj(ck, c); finish(ck)
+local a = getj(ak)
+if a and a.call_id == cid then
+  a.calls = (a.calls or 0) + 1
+  a.talk_s = (a.talk_s or 0) + talk
+  if wrap > 0 then
+    enter(a, 'wrapup', now); a.wrap_until = now + wrap
+    redis.call('ZADD', P .. 'wrap', a.wrap_until, aid)
+  else
+    make_available(a, now)
+  end
+  setj(ak, a)
+end
+return 1
+"""
+
+#: ARGV: prefix, now.  Agents whose wrap-up is over become available (or apply a
+#: pending pause/logout).  Returns a JSON list of agent ids.
+RELEASE_WRAPUPS = PRELUDE + r"""
+local now = tonumber(ARGV[2])
+local out = {}
+for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', now)) do
+  redis.call('ZREM', P .. 'wrap', aid)
+  local ak = P .. 'agent:' .. aid
+  local a = getj(ak)
+  if a and a.state == 'wrapup' then
+    make_available(a, now); setj(ak, a)
+    out[#out + 1] = aid
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
+#: ARGV: prefix, now.  Offers nobody settled in time (their node died) go back to the
+#: head of the line; the agent is freed without a miss.  Returns a JSON list of call ids.
+REAP_OFFERS = PRELUDE + r"""
+local now = tonumber(ARGV[2])
+local out = {}
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'offers', '-inf', now)) do
+  local ck = P .. 'call:' .. cid
+  local c = getj(ck)
+  if c and c.state == 'offered' then
+    local ak = P .. 'agent:' .. c.agent_id
+    local a = getj(ak)
+    if a and a.call_id == cid and a.state == 'ringing' then make_available(a, now); setj(ak, a) end
+    requeue(c); setj(ck, c)
+    out[#out + 1] = cid
+  else
+    redis.call('ZREM', P .. 'offers', cid)
+  end
+end
+if #out == 0 then return '[]' end
+return cjson.encode(out)
+"""
+
+#: ARGV: prefix, call id, now, callback JSON ('' when none).  The caller hung up while
+#: waiting or ringing: the call leaves the line and, given a callback, a task to ring
+#: them back joins it.  Returns the callback's call id or ''.
+ABANDON = PRELUDE + r"""
+local cid, now, cbjson = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local ck = P .. 'call:' .. cid
+local c = getj(ck)
+if not c or c.kind ~= 'call' or (c.state ~= 'waiting' and c.state ~= 'offered') then return '' end
+if c.state == 'offered' then
+  local ak = P .. 'agent:' .. c.agent_id
+  local a = getj(ak)
+  if a and a.call_id == cid and a.state == 'ringing' then make_available(a, now); setj(ak, a) end
+  redis.call('ZREM', P .. 'offers', cid)
+end
+redis.call('ZREM', P .. 'wait:' .. c.queue, cid)
+c.state = 'abandoned'; c.ended_at = now; c.agent_id = ''
+log_outcome(c, 'X', now - c.enqueued_at, now)
+setj(ck, c); finish(ck)
+if cbjson == '' or c.caller == '' then return '' end
+local cb = cjson.decode(cbjson)
+local bk = P .. 'call:' .. cb.call_id
+if redis.call('EXISTS', bk) == 1 then return '' end
+setj(bk, cb)
+wait_add(cb)
+return cb.call_id
+"""
+
+#: ARGV: prefix, call id.  A waiting caller chose to be called back: the call keeps its
+#: place but becomes a callback task.  Returns 1 or 0.
+REQUEST_CALLBACK = PRELUDE + r"""
+local ck = P .. 'call:' .. ARGV[2]
+local c = getj(ck)
+if not c or c.kind ~= 'call' or c.state ~= 'waiting' then return 0 end
+c.kind = 'callback'
+setj(ck, c)
+return 1
+"""
+
+#: ARGV: prefix.  Takes one callback whose agent is claimed, for exactly one node to
+#: originate.  Returns an offer JSON list or ''.
+POP_CALLBACK = PRELUDE + r"""
+while true do
+  local cid = redis.call('LPOP', P .. 'cbready')
+  if not cid then return '' end
+  local c = getj(P .. 'call:' .. cid)
+  if c and c.state == 'offered' and c.kind == 'callback' then
+    local a = getj(P .. 'agent:' .. c.agent_id)
+    if a then return cjson.encode({cid, a.id, a.dial, c.ring_s or 0, c.kind, c.caller, c.queue}) end
+  end
+end
+"""
+
+#: ARGV: prefix, call id.  Returns JSON [place (0 when not waiting), queue].
+POSITION = r"""
+local P = ARGV[1]
+local v = redis.call('GET', P .. 'call:' .. ARGV[2])
+if not v then return '[0,""]' end
+local c = cjson.decode(v)
+local r = redis.call('ZRANK', P .. 'wait:' .. c.queue, ARGV[2])
+if not r then r = -1 end
+return cjson.encode({r + 1, c.queue})
+"""
+
+#: ARGV: prefix, agent JSON.  After Redis lost its data: puts an agent back only if
+#: nobody has yet.  Returns 1 if written.
+RESTORE_AGENT = PRELUDE + r"""
+local a = cjson.decode(ARGV[2])
+local k = P .. 'agent:' .. a.id
+if redis.call('EXISTS', k) == 1 then return 0 end
+setj(k, a)
+redis.call('SADD', P .. 'agents', a.id)
+if a.state == 'available' then redis.call('ZADD', P .. 'avail', a.idle_since, a.id); kick() end
+if a.state == 'wrapup' then redis.call('ZADD', P .. 'wrap', a.wrap_until, a.id) end
+return 1
+"""
+
+#: ARGV: prefix, call JSON (state waiting, offered or connected, with agent_id), now.
+#: After Redis lost its data, the node holding a caller re-asserts where it stands: a
+#: waiting call rejoins its queue at its old place; an offered or connected one takes
+#: its agent back (ringing or talking) whatever state was restored for that agent.
+RESTORE_CALL = PRELUDE + r"""
+local c = cjson.decode(ARGV[2])
+local now = tonumber(ARGV[3])
+local ck = P .. 'call:' .. c.call_id
+local cur = getj(ck)
+if cur and cur.state ~= 'waiting' and cur.state ~= 'offered' and cur.state ~= 'connected' then return 0 end
+setj(ck, c)
+if c.state == 'waiting' then wait_add(c); kick(); return 1 end
+redis.call('ZREM', P .. 'wait:' .. c.queue, c.call_id)
+local ak = P .. 'agent:' .. c.agent_id
+local a = getj(ak)
+if a then
+  redis.call('ZREM', P .. 'avail', a.id)
+  redis.call('ZREM', P .. 'wrap', a.id)
+  local want = 'talking'
+  if c.state == 'offered' then
+    want = 'ringing'
+    redis.call('ZADD', P .. 'offers', c.offer_until, c.call_id)
+  end
+  if a.state ~= want then enter(a, want, now) end
+  a.call_id = c.call_id
+  setj(ak, a)
+end
+return 1
+"""
+
+#: ARGV: prefix, call id, record JSON, record time, retention s, now.  One record per
+#: call, expiring after the retention period; the index is trimmed on the way.
+PUT_RECORD = r"""
+local P = ARGV[1]
+local id, ts, keep, now = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('SET', P .. 'rec:' .. id, ARGV[3], 'EX', math.max(1, math.floor(keep)))
+redis.call('ZADD', P .. 'recs', ts, id)
+redis.call('ZREMRANGEBYSCORE', P .. 'recs', '-inf', '(' .. (now - keep))
+return 1
+"""
+
+#: ARGV: prefix, from, to.  Records in time order, as one JSON list.
+GET_RECORDS = r"""
+local P = ARGV[1]
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'recs', ARGV[2], ARGV[3])) do
+  local v = redis.call('GET', P .. 'rec:' .. id)
+  if v then out[#out + 1] = v end
+end
+return '[' .. table.concat(out, ',') .. ']'
+"""
+
+#: ARGV: prefix, node id, now.  The data set's identity: created when missing (first start,
+#: or Redis restarted without persistence).  A node that sees it change knows Redis lost
+#: its state and re-asserts its own callers.  Returns the epoch string "node@time".
+EPOCH = r"""
+local P = ARGV[1]
+redis.call('SETNX', P .. 'epoch', ARGV[2] .. '@' .. ARGV[3])
+return redis.call('GET', P .. 'epoch')
+"""
+
+SCRIPTS = {
+    name: value for name, value in dict(globals()).items()
+    if name.isupper() and name != "PRELUDE" and isinstance(value, str)
+}

@@ -1,0 +1,332 @@
+"""The shared store: Redis through asyncio-redis, every state change one Lua script.
+
+Connection handling is the point of this module.  At start, an unreachable Redis
+is one clear error naming the address (:class:`RedisUnreachable`).  Mid-run, every
+operation that cannot reach Redis raises :class:`StoreUnavailable`; the ACD
+service retries it with backoff, and since each script either ran whole or not
+at all, a retry can never assign anything twice.  Scripts are registered once
+and re-loaded if Redis forgets them (a restart empties its script cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+from typing import Iterable
+
+import asyncio_redis
+from asyncio_redis.exceptions import ConnectionLostError, NoAvailableConnectionsInPoolError, NotConnectedError
+
+from acd import lua
+from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
+from acd.store import Handler, Store
+
+_DOWN = (ConnectionLostError, NotConnectedError, NoAvailableConnectionsInPoolError, OSError, EOFError)
+
+
+class RedisUnreachable(Exception):
+    """Redis cannot be reached at start; str() is the one line to show."""
+
+
+async def probe(host: str, port: int, timeout: float = 3.0) -> None:
+    """Fail fast with the address: asyncio-redis itself would retry forever."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except asyncio.TimeoutError:
+        raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: timed out after {timeout:g} s") from None
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        if isinstance(exc, (ConnectionRefusedError,)) or exc.errno == errno.ECONNREFUSED:
+            reason = "Connection refused"
+        raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: {reason}") from None
+    writer.close()
+
+
+class RedisStore(Store):
+    def __init__(self, pool, host: str, port: int, prefix: str, password: str | None, db: int):
+        self._pool = pool
+        self.host, self.port, self.prefix = host, port, prefix
+        self.address = f"{host}:{port}"
+        self._password, self._db = password, db
+        self._scripts: dict[str, str] = {}     # name -> sha
+        self._sub_task: asyncio.Task | None = None
+        self._sub_conn = None
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, host: str = "127.0.0.1", port: int = 6379, *, prefix: str = "hotline:",
+                      password: str | None = None, db: int = 0, poolsize: int = 4) -> "RedisStore":
+        await probe(host, port)
+        try:
+            pool = await asyncio.wait_for(
+                asyncio_redis.Pool.create(host=host, port=port, password=password, db=db,
+                                          poolsize=poolsize, auto_reconnect=True), 10)
+        except asyncio.TimeoutError:
+            raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: no answer") from None
+        except asyncio_redis.exceptions.ErrorReply as exc:
+            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {exc.args[0] if exc.args else exc}") from None
+        for conn in getattr(pool, "_connections", []):
+            _cap_reconnect_backoff(conn)
+        store = cls(pool, host, port, prefix, password, db)
+        try:
+            await store._load_scripts()
+        except asyncio_redis.exceptions.ErrorReply as exc:
+            pool.close()
+            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {exc.args[0] if exc.args else exc}") from None
+        return store
+
+    async def _load_scripts(self) -> None:
+        for name, code in lua.SCRIPTS.items():
+            script = await self._pool.register_script(code)
+            self._scripts[name] = script.sha
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sub_task:
+            self._sub_task.cancel()
+            try:
+                await self._sub_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._sub_conn is not None:
+            self._sub_conn.close()
+        self._pool.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _run(self, name: str, *args) -> object:
+        argv = [self.prefix, *[a if isinstance(a, str) else _num(a) for a in args]]
+        for attempt in (1, 2):
+            try:
+                reply = await self._pool.evalsha(self._scripts[name], [], argv)
+                return await reply.return_value()
+            except asyncio_redis.exceptions.ErrorReply as exc:
+                text = str(exc.args[0] if exc.args else exc)
+                if "NOSCRIPT" in text and attempt == 1:
+                    try:
+                        await self._load_scripts()
+                    except _DOWN as exc2:
+                        raise StoreUnavailable(f"Redis at {self.address}: {exc2}") from None
+                    continue
+                if "LOADING" in text or "MASTERDOWN" in text:
+                    raise StoreUnavailable(f"Redis at {self.address}: {text}") from None
+                raise
+            except _DOWN as exc:
+                raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
+        raise StoreUnavailable(f"Redis at {self.address}: scripts not loaded")
+
+    async def _cmd(self, method: str, *args):
+        try:
+            return await getattr(self._pool, method)(*args)
+        except _DOWN as exc:
+            raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def subscribe(self, handler: Handler) -> None:
+        """One subscriber connection per node; re-subscribes after Redis comes back."""
+        channel = self.prefix + "events"
+
+        async def loop():
+            delay = 0.1
+            while not self._closed:
+                try:
+                    conn = await asyncio_redis.Connection.create(
+                        self.host, self.port, password=self._password, db=self._db, auto_reconnect=False)
+                except (OSError, asyncio_redis.exceptions.Error):
+                    await asyncio.sleep(delay)
+                    delay = min(2.0, delay * 2)
+                    continue
+                self._sub_conn = conn
+                try:
+                    sub = await conn.start_subscribe()
+                    await sub.subscribe([channel])
+                    delay = 0.1
+                    handler("resubscribed", "")
+                    while True:
+                        msg = await sub.next_published()
+                        kind, _, payload = msg.value.partition(":")
+                        handler(kind, payload)
+                except asyncio.CancelledError:
+                    conn.close()
+                    raise
+                except Exception:
+                    conn.close()
+                    await asyncio.sleep(delay)
+
+        self._sub_task = asyncio.create_task(loop(), name="acd-redis-subscriber")
+
+    # -- operations -------------------------------------------------------------------------
+    async def ensure_epoch(self, node, now):
+        return await self._run("EPOCH", node, now)
+
+    async def sync_agents(self, agents: Iterable[Agent], now):
+        batch = [json.dumps(a.to_dict(), ensure_ascii=False) for a in agents]
+        for i in range(0, len(batch), 200):
+            await self._run("SYNC_AGENTS", now, *batch[i:i + 200])
+
+    async def agent_action(self, agent_id, action, reason, now):
+        out = json.loads(await self._run("AGENT_ACTION", agent_id, action, reason or "", now))
+        if "error" in out:
+            raise AcdError(out["error"])
+        return Agent.from_dict(out["agent"])
+
+    async def agents(self):
+        ids = await self._cmd("smembers_asset", self.key("agents"))
+        ids = sorted(ids)
+        if not ids:
+            return []
+        values = await self._mget([self.key("agent", i) for i in ids])
+        return [Agent.from_dict(json.loads(v)) for v in values if v]
+
+    async def _mget(self, keys: list[str]) -> list[str | None]:
+        out: list[str | None] = []
+        for i in range(0, len(keys), 500):
+            out.extend(await self._cmd("mget_aslist", keys[i:i + 500]))
+        return out
+
+    async def get_agent(self, agent_id):
+        v = await self._cmd("get", self.key("agent", agent_id))
+        return Agent.from_dict(json.loads(v)) if v else None
+
+    async def enqueue(self, call):
+        return int(await self._run("ENQUEUE", json.dumps(call.to_dict(), ensure_ascii=False)))
+
+    async def get_call(self, call_id):
+        v = await self._cmd("get", self.key("call", call_id))
+        return Call.from_dict(json.loads(v)) if v else None
+
+    async def get_calls(self, call_ids):
+        if not call_ids:
+            return []
+        values = await self._mget([self.key("call", c) for c in call_ids])
+        return [Call.from_dict(json.loads(v)) if v else None for v in values]
+
+    async def snapshot(self, limit):
+        data = json.loads(await self._run("SNAPSHOT", limit))
+        return [Agent.from_dict(a) for a in data["agents"]], [Call.from_dict(c) for c in data["calls"]]
+
+    async def claim(self, pairs, now):
+        if not pairs:
+            return []
+        flat: list = []
+        for call_id, agent_id, ring, grace in pairs:
+            flat += [call_id, agent_id, ring, grace]
+        rows = json.loads(await self._run("CLAIM", now, *flat))
+        return [Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0, max_attempts=1):
+        return await self._run("RING_RESULT", call_id, agent_id, status, now, max_misses, party, retry_s, max_attempts)
+
+    async def call_ended(self, call_id, agent_id, talk_s, now, wrapup_s):
+        return bool(await self._run("CALL_ENDED", call_id, agent_id, talk_s, now, wrapup_s))
+
+    async def release_wrapups(self, now):
+        return json.loads(await self._run("RELEASE_WRAPUPS", now))
+
+    async def reap_offers(self, now):
+        return json.loads(await self._run("REAP_OFFERS", now))
+
+    async def abandon(self, call_id, now, callback):
+        from acd.store import _callback_for
+        cb = ""
+        if callback:
+            call = await self.get_call(call_id)
+            if call is not None:
+                cb = json.dumps(_callback_for(call, now, callback).to_dict(), ensure_ascii=False)
+        return await self._run("ABANDON", call_id, now, cb)
+
+    async def request_callback(self, call_id, now):
+        return bool(await self._run("REQUEST_CALLBACK", call_id))
+
+    async def pop_callback(self):
+        v = await self._run("POP_CALLBACK")
+        if not v:
+            return None
+        r = json.loads(v)
+        return Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6])
+
+    async def position(self, call_id):
+        pos, queue = json.loads(await self._run("POSITION", call_id))
+        return int(pos), queue
+
+    async def queues_seen(self):
+        return sorted(await self._cmd("smembers_asset", self.key("queues")))
+
+    async def waiting(self):
+        out = {}
+        for q in await self.queues_seen():
+            items = await self._cmd("zrange_asdict", self.key("wait", q), 0, -1)
+            if items:
+                out[q] = sorted(items.items(), key=lambda kv: kv[1])
+        return out
+
+    async def outcomes(self, queue, since):
+        items = await self._cmd("zrangebyscore_asdict", self.key("out", queue),
+                                asyncio_redis.ZScoreBoundary(float(since)), asyncio_redis.ZScoreBoundary("+inf"))
+        rows = []
+        for member, ts in items.items():
+            _, outcome, wait = member.rsplit("|", 2)
+            rows.append((ts, outcome, float(wait)))
+        rows.sort()
+        return rows
+
+    async def put_record(self, record, now, retention_s):
+        await self._run("PUT_RECORD", record["call_id"], json.dumps(record, ensure_ascii=False),
+                        record.get("ts", now), retention_s, now)
+
+    async def records(self, since, until=None):
+        raw = await self._run("GET_RECORDS", since, "+inf" if until is None else until)
+        return json.loads(raw)
+
+    async def restore_agent(self, agent):
+        return bool(await self._run("RESTORE_AGENT", json.dumps(agent.to_dict(), ensure_ascii=False)))
+
+    async def restore_call(self, call, now):
+        return bool(await self._run("RESTORE_CALL", json.dumps(call.to_dict(), ensure_ascii=False), now))
+
+    async def publish_stats(self, payload):
+        await self._cmd("set", self.key("stats"), payload)
+        await self._cmd("publish", self.prefix + "wallboard", payload)
+
+    async def heartbeat(self, node, now, status):
+        await self._cmd("hset", self.key("nodes"), node, json.dumps([now, status]))
+
+    async def nodes(self):
+        raw = await self._cmd("hgetall_asdict", self.key("nodes"))
+        return {k: tuple(json.loads(v)) for k, v in raw.items()}
+
+    async def delete_all(self) -> int:
+        """Remove every key under this prefix (tests, and `acd reset`)."""
+        cursor = await self._cmd("scan", self.prefix + "*")
+        keys = []
+        while True:
+            k = await cursor.fetchone()
+            if k is None:
+                break
+            keys.append(k)
+        for i in range(0, len(keys), 500):
+            await self._cmd("delete", keys[i:i + 500])
+        return len(keys)
+
+
+#: asyncio-redis backs off reconnects up to 60 s; a hotline wants Redis back within seconds.
+RECONNECT_BACKOFF_MAX_S = 2.0
+
+
+def _cap_reconnect_backoff(conn) -> None:
+    def increase():
+        conn._retry_interval = min(RECONNECT_BACKOFF_MAX_S, 1.5 * conn._retry_interval)
+
+    if hasattr(conn, "_increase_retry_interval"):
+        conn._increase_retry_interval = increase
+
+
+def _num(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))

@@ -1,0 +1,42 @@
+"""``ivr check``: check flows and config together before they go live."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ivr.cli import UserError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "check", help="check flows and config; problems as FILE:LINE:COL: message",
+        description="Check flow files and the config they use: YAML syntax, unknown keys, wrong types, "
+                    "missing nodes, queues, sub-centers and prompts, unreachable nodes, loops that never "
+                    "wait for the caller, clashing menu keys, silent prompts, and each flow's worst-case "
+                    "time from answer to a queue against its budget. Exit status 1 on errors, 0 with "
+                    "warnings only.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="flow files, flow folders and the config folder (default: flows config)")
+    p.add_argument("--prompts-dir", default="build/prompts",
+                   help="where 'ivr prompts' wrote placeholder audio and lengths.json (default: build/prompts)")
+    p.add_argument("--budgets", action="store_true", help="also print each flow's worst-case time to a queue")
+    return p
+
+
+def run(args) -> int:
+    from ivr.flows.check import check_paths
+
+    try:
+        result = check_paths(args.paths or ["flows", "config"], args.prompts_dir)
+    except FileNotFoundError as exc:
+        raise UserError(f"no such file or folder: {exc.args[0]}") from None
+    for problem in result.problems:
+        print(problem)
+    if args.budgets:
+        for name, (seconds, path) in sorted(result.budgets.items()):
+            print(f"budget: flow {name}: worst case {seconds:.1f} s to a queue via {' > '.join(path)}")
+    n_err = len(result.errors)
+    n_warn = len(result.problems) - n_err
+    print(f"ivr check: {n_err} error(s), {n_warn} warning(s)", file=sys.stderr)
+    return 1 if n_err else 0

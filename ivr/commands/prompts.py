@@ -1,0 +1,52 @@
+"""``ivr prompts``: placeholder audio for every prompt text without a recording (espeak-ng)."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from ivr.cli import UserError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "prompts", help="make placeholder prompt audio with espeak-ng (8 kHz mono WAV)",
+        description="Speak every prompt text that has no studio recording with espeak-ng (Mandarin, Korean) "
+                    "into OUT/<lang>/<prompt>.wav, 8 kHz mono 16-bit as Asterisk plays it, and write "
+                    "OUT/lengths.json (seconds per sound) for 'ivr check' budgets and the built-in PBX. "
+                    "Unchanged texts are not spoken again.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="flows and config folders (default: flows config)")
+    p.add_argument("--out", default="build/prompts", help="output folder (default build/prompts)")
+    p.add_argument("--force", action="store_true", help="speak every prompt again")
+    return p
+
+
+def run(args) -> int:
+    from ivr.flows.audio import EspeakMissing, find_espeak, make_placeholders
+    from ivr.flows.check import check_paths
+
+    try:
+        exe = find_espeak()
+    except EspeakMissing as exc:
+        raise UserError(str(exc)) from None
+    try:
+        result = check_paths(args.paths or ["flows", "config"], None)
+    except FileNotFoundError as exc:
+        raise UserError(f"no such file or folder: {exc.args[0]}") from None
+    if not result.ok:
+        for problem in result.errors:
+            print(problem, file=sys.stderr)
+        raise UserError(f"{len(result.errors)} error(s) in the flows; run 'ivr check'")
+    try:
+        made = make_placeholders(result.flowset, pathlib.Path(args.out), force=args.force, exe=exe)
+    except OSError as exc:
+        raise UserError(f"--out {args.out}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    for item in made:
+        print(f"{'made' if item.fresh else 'kept'} {item.path} {item.seconds:.1f} s")
+    total = sum(i.fresh for i in made)
+    print(f"ivr prompts: {total} made, {len(made) - total} unchanged, lengths in {pathlib.Path(args.out) / 'lengths.json'}",
+          file=sys.stderr)
+    return 0

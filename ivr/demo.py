@@ -1,0 +1,150 @@
+"""A whole hotline in one process: the built-in PBX, the engine, callers and agents.
+
+The PBX listens on a loopback port and the engine reaches it through the same
+AMI link ``ivr serve`` uses against a real Asterisk; nothing is short-circuited.
+The PBX runs faster than real time (``speed``), so a few minutes of hotline
+traffic fit in well under a minute; figures are reported in the PBX's seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ivr.engine.records import CallRecord, tally
+from ivr.pbx.config import PbxConfig
+from ivr.pbx.core import Pbx
+from ivr.pbx.scripts import AgentBehaviour, CallerScript, LoadProfile, exponential
+
+
+@dataclass
+class DemoOptions:
+    calls: int = 100
+    agents: int = 10
+    speed: float = 40.0
+    seed: int = 1
+    talk_mean_s: float = 60.0          # the PBX's seconds
+    patience_mean_s: float = 90.0      # callers on hold music give up after this, on average
+    load: float = 0.8                  # offered load per agent (Erlangs per agent)
+    noanswer_agents: int = 1           # agents whose phone rings out (ring-timeout path)
+    minimal: bool = False              # the smoke path instead of flows and ACD
+    timeout_s: float = 120.0           # wall-clock guard for the whole run
+
+
+@dataclass
+class DemoRun:
+    options: DemoOptions
+    offered: int = 0
+    records: list[CallRecord] = field(default_factory=list)
+    pbx_records: list[Any] = field(default_factory=list)
+    wall_s: float = 0.0
+    engine_status: dict[str, Any] = field(default_factory=dict)
+    link_status: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        out = tally(self.records, offered=self.offered, time_scale=self.options.speed)
+        pbx_ended = sum(1 for r in self.pbx_records if r.end is not None)
+        out.update({
+            "pbx_calls": len(self.pbx_records),
+            "pbx_calls_ended": pbx_ended,
+            "agents": self.options.agents,
+            "speed": self.options.speed,
+            "wall_s": round(self.wall_s, 2),
+            "program": "minimal" if self.options.minimal else "flows+acd",
+            "engine_task_failures": self.engine_status.get("task_failures", 0),
+            "ami_reconnects": self.link_status.get("reconnects", 0),
+        })
+        return out
+
+
+def agent_endpoints(n: int) -> list[str]:
+    return [f"Local/{1001 + i}@agents" for i in range(n)]
+
+
+def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
+    table = {}
+    for i, endpoint in enumerate(agent_endpoints(options.agents)):
+        if i < options.noanswer_agents and options.agents > options.noanswer_agents:
+            table[endpoint] = AgentBehaviour(kind="noanswer")
+        else:
+            table[endpoint] = AgentBehaviour(kind="answer", answer_after_s=lambda rng: rng.uniform(1.0, 4.0),
+                                             talk_s=exponential(options.talk_mean_s), ends="agent")
+    return table
+
+
+def caller_load(options: DemoOptions) -> list[tuple[float, CallerScript]]:
+    serving = max(1, options.agents - options.noanswer_agents)
+    rate = options.load * serving / options.talk_mean_s
+    profile = LoadProfile(rate_per_s=rate, calls=options.calls, seed=options.seed,
+                          patience_mean_s=options.patience_mean_s,
+                          key_choices=(("1", 0.5), ("2", 0.4), ("0", 0.1)))
+    return profile.scripts()
+
+
+async def run_demo(options: DemoOptions, *,
+                   on_progress: Callable[[dict[str, int]], None] | None = None) -> DemoRun:
+    """Run the demo and return what the engine and the PBX each recorded."""
+    from ivr import settings as settings_mod
+    from ivr.runtime import build_runtime
+
+    secret = os.urandom(12).hex()
+    pbx = Pbx(PbxConfig.load(speed=options.speed, seed=options.seed, secret=secret),
+              agents=agent_behaviours(options))
+    host, port = await pbx.start()
+    settings = settings_mod.load()
+    settings.ami.host, settings.ami.port = host, port
+    settings.ami.send_filters = True
+    settings.ami.ping_interval_s = 2.0
+    runtime = await build_runtime(settings, secret=secret, minimal=options.minimal,
+                                  agents=agent_endpoints(options.agents), speed=options.speed)
+    run = DemoRun(options)
+    started = time.monotonic()
+    try:
+        await runtime.start()
+        handles = []
+        load = caller_load(options)
+        t0 = time.monotonic()
+        for offset, script in load:
+            delay = offset / options.speed - (time.monotonic() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            handles.append(pbx.place_call(script))
+            run.offered += 1
+            if on_progress:
+                on_progress(_progress(run, runtime.engine))
+        deadline = started + options.timeout_s
+        pending = [h.wait() for h in handles]
+        while True:
+            done = sum(1 for h in handles if h.ended.done())
+            if on_progress:
+                on_progress(_progress(run, runtime.engine))
+            if done == len(handles) and not runtime.engine.calls:
+                break
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        for coro in pending:
+            coro.close()
+    finally:
+        await runtime.stop()
+        run.engine_status = runtime.engine.status()
+        run.link_status = runtime.link.status
+        await pbx.stop()
+    run.wall_s = time.monotonic() - started
+    run.records = list(runtime.engine.finished) + list(runtime.engine.records.values())
+    run.pbx_records = list(pbx.records)
+    if on_progress:
+        on_progress(_progress(run, runtime.engine))
+    return run
+
+
+def _progress(run: DemoRun, engine) -> dict[str, int]:
+    counts = {"offered": run.offered, "live": len(engine.calls), "answered": 0, "abandoned": 0, "other": 0}
+    for r in engine.finished:
+        key = r.outcome if r.outcome in ("answered", "abandoned") else "other"
+        counts[key] += 1
+    return counts

@@ -1,0 +1,439 @@
+"""Check flows and config together before they go live.
+
+A mistake in a flow drops real callers, so everything a running call could
+trip over is refused here: dangling names, nodes no call reaches, loops that
+never wait for the caller, silent prompts.  The worst-case time from answer to
+a queue is measured against the flow's budget (GB/T 33358: a person within 15 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from dataclasses import dataclass, field
+
+from ivr.flows import model as m
+from ivr.flows.audio_len import load_table, prompt_seconds
+from ivr.flows.config import CONFIG_FILES, ParsedConfig, load_config
+from ivr.flows.problems import WARNING, Problem, errors, sort_key
+from ivr.flows.schema import ParsedFlow, Ref, parse_flow
+from ivr.flows.yamlpos import Doc, load_file
+
+MAX_PATHS = 20000
+TYPING_S = 0.6   # seconds a caller needs per digit typed
+
+
+@dataclass
+class CheckResult:
+    problems: list[Problem] = field(default_factory=list)
+    flowset: m.FlowSet | None = None     # set when there are no errors
+    budgets: dict[str, tuple[float, list[str]]] = field(default_factory=dict)  # flow -> worst s, path
+
+    @property
+    def errors(self) -> list[Problem]:
+        return errors(self.problems)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def flow_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def split_paths(paths: list[pathlib.Path]) -> tuple[list[pathlib.Path], pathlib.Path | None, list[str]]:
+    """Sort command-line paths into flow files and one config folder."""
+    flows: list[pathlib.Path] = []
+    config: pathlib.Path | None = None
+    missing = []
+    for path in paths:
+        if not path.exists():
+            missing.append(str(path))
+        elif path.is_dir():
+            if any((path / name).exists() for name in CONFIG_FILES):
+                config = path
+            else:
+                flows.extend(flow_files(path))
+        elif path.name in CONFIG_FILES or path.name == "acd.yaml":
+            config = path.parent
+        else:
+            flows.append(path)
+    return flows, config, missing
+
+
+def version_of(files: list[pathlib.Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        try:
+            h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+        except OSError:
+            pass
+    return h.hexdigest()[:12]
+
+
+def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | None,
+                   prompts_dir: pathlib.Path | str | None = None, *, whole_folder: bool = True) -> CheckResult:
+    """Check flows and config together.  ``whole_folder`` False: only some flow files are given,
+    so the flows that config/numbers.yaml routes to are not all here to be checked."""
+    pc = load_config(config_dir, load_table(prompts_dir))
+    parsed = [parse_flow(load_file(p)) for p in flow_paths]
+    problems = list(pc.problems)
+    for pf in parsed:
+        problems.extend(pf.problems)
+    flows: dict[str, m.Flow] = {}
+    for pf in parsed:
+        if pf.flow is None:
+            continue
+        if pf.flow.name in flows:
+            other = flows[pf.flow.name]
+            problems.append(pf.doc.problem(("flow",), f"flow '{pf.flow.name}' is already defined in {other.file}"))
+            continue
+        flows[pf.flow.name] = pf.flow
+    files = list(flow_paths) + ([config_dir / n for n in CONFIG_FILES + ("acd.yaml",)] if config_dir else [])
+    library = m.FlowSet(flows={}, config=pc.config, version=version_of([f for f in files if f.exists()]))
+    # every flow points back at the set it was loaded with (sub-flows, shared prompts, numbers)
+    for name, flow in list(flows.items()):
+        object.__setattr__(flow, "library", library)
+    library.flows.update(flows)
+    checker = _Checker(library, parsed, pc, problems, config_dir is not None, whole_folder)
+    checker.run()
+    result = CheckResult(problems=sorted(problems, key=sort_key), budgets=checker.budgets)
+    if not errors(problems):
+        result.flowset = library
+    return result
+
+
+def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts") -> CheckResult:
+    """``ivr check PATH...``: folders of flows, flow files, the config folder."""
+    given = [pathlib.Path(p) for p in paths]
+    flow_paths, config_dir, missing = split_paths(given)
+    whole = any(p.is_dir() and p != config_dir for p in given)
+    if missing:
+        raise FileNotFoundError(missing[0])
+    if config_dir is None:
+        for guess in ([flow_paths[0].parent.parent / "config"] if flow_paths else []) + [pathlib.Path("config")]:
+            if (guess / "centers.yaml").exists():
+                config_dir = guess
+                break
+    return load_and_check(flow_paths, config_dir, prompts_dir, whole_folder=whole)
+
+
+class _Checker:
+    def __init__(self, lib: m.FlowSet, parsed: list[ParsedFlow], pc: ParsedConfig, problems: list[Problem], have_config: bool,
+                 whole_folder: bool = True):
+        self.whole_folder = whole_folder
+        self.lib = lib
+        self.cfg = lib.config
+        self.parsed = [pf for pf in parsed if pf.flow is not None and lib.flows.get(pf.flow.name) is pf.flow]
+        self.all_parsed = parsed
+        self.pc = pc
+        self.problems = problems
+        self.have_config = have_config
+        self.budgets: dict[str, tuple[float, list[str]]] = {}
+
+    def err(self, doc: Doc, path, msg, *, on_key=False):
+        self.problems.append(doc.problem(tuple(path), msg, on_key=on_key))
+
+    def warn(self, doc: Doc, path, msg, *, on_key=False):
+        self.problems.append(doc.problem(tuple(path), msg, WARNING, on_key=on_key))
+
+    def run(self):
+        for pf in self.all_parsed:
+            self.refs(pf)
+        self.prompt_clashes()
+        self.config_refs()
+        for pf in self.parsed:
+            self.reachability(pf)
+            self.idle_loops(pf)
+        self.sub_flow_cycles()
+        self.entry_flows_checks()
+        self.languages()
+        self.budget()
+
+    # ------------------------------------------------------------ names
+
+    def refs(self, pf: ParsedFlow):
+        doc = pf.doc
+        local = pf.flow.prompts if pf.flow else {}
+        shared_doc = self.pc.docs.get("prompts.yaml")
+        for pid, p in local.items():
+            if pid in self.cfg.prompts and shared_doc is not None:
+                self.warn(doc, ("prompts", pid), f"prompt '{pid}' hides the shared one in {shared_doc.file}:{self.cfg.prompts[pid].line}", on_key=True)
+        for ref in pf.refs:
+            self.check_ref(doc, ref, pf.declared, local, flow_name=pf.flow.name if pf.flow else "")
+
+    def prompt_clashes(self):
+        """Placeholder audio is named by prompt id: two flows' prompts with one id would share a file."""
+        first: dict[str, tuple[ParsedFlow, m.Prompt]] = {}
+        for pf in self.parsed:
+            for pid, p in pf.flow.prompts.items():
+                if pid in first:
+                    other_pf, other = first[pid]
+                    if other.texts != p.texts or other.audio != p.audio:
+                        self.err(pf.doc, ("prompts", pid), f"prompt '{pid}' is also defined, differently, in {other.file}:{other.line}; "
+                                 "give one of them another name", on_key=True)
+                else:
+                    first[pid] = (pf, p)
+
+    def check_ref(self, doc: Doc, ref: Ref, declared: set[str] | None = None, local=None, flow_name=""):
+        n = ref.name
+        cfg = self.cfg
+        if ref.kind == "node":
+            if declared is not None and n not in declared:
+                self.err(doc, ref.path, f"no node '{n}' in this flow")
+        elif ref.kind == "prompt":
+            if n not in (local or {}) and n not in cfg.prompts:
+                if local is None:
+                    where = "config/prompts.yaml"
+                elif self.have_config:
+                    where = "this flow's prompts nor config/prompts.yaml"
+                else:
+                    where = "this flow's prompts (no config folder given)"
+                self.err(doc, ref.path, f"no prompt '{n}' in {where}")
+        elif ref.kind == "flow":
+            if n not in self.lib.flows:
+                self.err(doc, ref.path, f"no flow named '{n}' among the flows checked")
+            elif n == flow_name and ref.path and ref.path[0] == "nodes":
+                self.err(doc, ref.path, f"flow '{n}' runs itself as a sub-flow: it would never end")
+        elif ref.kind == "queue":
+            if n == "$center":
+                return
+            if n not in cfg.queues:
+                self.err(doc, ref.path, f"no queue '{n}' in {cfg.queues_from}" + ("" if cfg.queues else " (no config folder given)"))
+        elif ref.kind == "skill":
+            if n not in cfg.skills:
+                self.err(doc, ref.path, f"unknown skill '{n}'; known skills: {', '.join(sorted(cfg.skills))}")
+        elif ref.kind == "hotline":
+            h = cfg.hotlines.get(n)
+            if h is None:
+                self.err(doc, ref.path, f"no hotline or sub-center '{n}' in config/subcenters.yaml")
+            elif doc.file.endswith(".yaml") and ref.path and ref.path[0] == "nodes" and not (h.seats_kept and h.transfer_to):
+                self.err(doc, ref.path, f"hotline {n} ({h.name}) keeps no seats of its own ({h.mode}): a transfer to it would reach nobody")
+        elif ref.kind == "center":
+            if n not in cfg.centers:
+                self.err(doc, ref.path, f"no center '{n}' in config/centers.yaml")
+
+    def config_refs(self):
+        for doc, ref in self.pc.refs:
+            if ref.kind == "flow" and not self.whole_folder:
+                continue   # single flow files checked: the other flows numbers.yaml names are not here
+            self.check_ref(doc, ref)
+        numbers = self.pc.docs.get("numbers.yaml")
+        subs = self.pc.docs.get("subcenters.yaml")
+        if numbers is not None and subs is not None:
+            routed = {r.number for r in self.cfg.routes}
+            for i, h in enumerate(self.cfg.hotlines.values()):
+                if h.mode == "whole" and h.number not in routed:
+                    self.warn(subs, ("hotlines", i, "number"), f"hotline {h.number} merges whole but config/numbers.yaml routes no calls from it: its callers hear no transition notice")
+        if numbers is not None and self.cfg.queues_from != "the center ids":
+            for cid in self.cfg.centers:
+                if cid not in self.cfg.queues:
+                    self.warn(numbers, (), f"center '{cid}' has no queue in {self.cfg.queues_from}: calls queued to $center there would have nowhere to go")
+
+    # ------------------------------------------------------------ graph
+
+    def reachability(self, pf: ParsedFlow):
+        flow = pf.flow
+        seen, todo = set(), [flow.entry]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in flow.nodes:
+                continue
+            seen.add(name)
+            todo.extend(t for _, t in flow.nodes[name].edges() if t)
+        for name in flow.nodes:
+            if name not in seen:
+                self.warn(pf.doc, ("nodes", name), f"node '{name}' is never reached from the entry '{flow.entry}'", on_key=True)
+
+    def idle_loops(self, pf: ParsedFlow):
+        """Cycles made only of nodes that never wait for the caller spin forever."""
+        flow = pf.flow
+        idle = {n for n, node in flow.nodes.items() if node.kind not in m.WAITING_KINDS}
+        graph = {n: [t for _, t in flow.nodes[n].edges() if t in idle] for n in idle}
+        reported: set[str] = set()
+        for comp in _sccs(graph):
+            if len(comp) > 1 or (comp and comp[0] in graph[comp[0]]):
+                first = min(comp, key=lambda n: flow.nodes[n].line)
+                if first in reported:
+                    continue
+                reported.update(comp)
+                cycle = " -> ".join(sorted(comp, key=lambda n: flow.nodes[n].line)) + f" -> {first}"
+                self.err(pf.doc, ("nodes", first), f"loop that never waits for the caller: {cycle}", on_key=True)
+
+    def sub_flow_cycles(self):
+        graph = {name: sorted({n.flow for n in f.nodes.values() if isinstance(n, m.RunFlow) and n.flow in self.lib.flows and n.flow != name})
+                 for name, f in self.lib.flows.items()}
+        for comp in _sccs(graph):
+            if len(comp) > 1:
+                first = sorted(comp)[0]
+                pf = next(p for p in self.parsed if p.flow.name == first)
+                self.err(pf.doc, ("flow",), f"sub-flows run each other in a circle: {' -> '.join(sorted(comp))} -> {first}")
+
+    def entry_flows(self) -> set[str]:
+        """Flows that answer calls: routed by numbers.yaml, or run by no other flow and never returning."""
+        names = {r.flow for r in self.cfg.routes if r.flow != "center"}
+        if any(r.flow == "center" for r in self.cfg.routes):
+            names |= set(self.cfg.center_flows.values()) | {self.cfg.default_flow}
+        run_by_others = {n.flow for f in self.lib.flows.values() for n in f.nodes.values() if isinstance(n, m.RunFlow)}
+        names |= {n for n, f in self.lib.flows.items()
+                  if n not in run_by_others and not any(isinstance(x, m.Return) for x in f.nodes.values())}
+        return {n for n in names if n in self.lib.flows}
+
+    def entry_flows_checks(self):
+        for pf in self.parsed:
+            if pf.flow.name in self.entry_flows():
+                for name, node in pf.flow.nodes.items():
+                    if isinstance(node, m.Return):
+                        self.err(pf.doc, ("nodes", name), f"'return' in flow '{pf.flow.name}', which answers calls directly: there is nothing to return to", on_key=True)
+
+    # ------------------------------------------------------------ languages
+
+    def flow_prompts(self, flow: m.Flow, seen=None) -> set[tuple[str, str]]:
+        """(flow name, prompt id) for every prompt a flow and its sub-flows may play."""
+        seen = seen if seen is not None else set()
+        if flow.name in seen:
+            return set()
+        seen.add(flow.name)
+        out = set()
+        for node in flow.nodes.values():
+            for attr in ("prompts", "invalid_prompt", "timeout_prompt", "announce", "thanks"):
+                v = getattr(node, attr, None)
+                for pid in (v if isinstance(v, tuple) else (v,) if v else ()):
+                    out.add((flow.name, pid))
+            if isinstance(node, m.RunFlow) and node.flow in self.lib.flows:
+                out |= self.flow_prompts(self.lib.flows[node.flow], seen)
+        return out
+
+    def languages(self):
+        for pf in self.parsed:
+            flow = pf.flow
+            for lang in flow.languages:
+                if lang == "zh":
+                    continue
+                missing = []
+                for fname, pid in sorted(self.flow_prompts(flow)):
+                    p = self.lib.flows[fname].prompt(pid)
+                    if p is not None and lang not in p.texts and not p.recorded(lang):
+                        missing.append(pid)
+                if missing:
+                    self.warn(pf.doc, ("languages",), f"flow '{flow.name}' offers {lang} but these prompts have no {lang} text and will play in Chinese: {', '.join(missing)}")
+
+    # ------------------------------------------------------------ time to a person
+
+    def seconds(self, flow: m.Flow, ids, lang: str) -> float:
+        total = 0.0
+        for pid in ids or ():
+            p = flow.prompt(pid)
+            if p is not None:
+                total += prompt_seconds(p, lang, self.cfg.prompt_seconds)
+        return total
+
+    def edge_costs(self, flow: m.Flow, node: m.Node, lang: str) -> list[tuple[str, float, str]]:
+        """(next node, worst seconds spent in ``node`` before leaving that way, label)."""
+        if isinstance(node, m.Play):
+            return [(node.next, self.seconds(flow, node.prompts, lang), "")]
+        if isinstance(node, (m.Menu, m.Collect)):
+            ask = self.seconds(flow, node.prompts, lang)
+            retry = max(self.seconds(flow, [node.invalid_prompt], lang), self.seconds(flow, [node.timeout_prompt], lang))
+            typing = TYPING_S * node.max_digits if isinstance(node, m.Collect) else 0.0
+            one_failure = ask + node.timeout_s + retry
+            success = (node.tries - 1) * one_failure + ask + typing
+            failure = node.tries * (ask + node.timeout_s) + (node.tries - 1) * retry
+            if isinstance(node, m.Menu):
+                out = [(t, success, f"key {k}") for k, t in node.keys.items()]
+            else:
+                out = [(node.next, success, "digits")]
+            return out + [(node.on_failure, failure, "no key")]
+        if isinstance(node, m.Branch):
+            return [(c.goto, 0.0, c.label()) for c in node.cases] + [(node.otherwise, 0.0, "else")]
+        if isinstance(node, m.SetVars):
+            return [(node.next, 0.0, "")]
+        return []
+
+    def budget(self):
+        for name in sorted(self.entry_flows()):
+            flow = self.lib.flows[name]
+            langs = flow.languages
+            worst, worst_path = -1.0, []
+            for lang in langs:
+                t, path = self.worst_to_queue(flow, lang)
+                if t > worst:
+                    worst, worst_path = t, path
+            if worst < 0:
+                continue
+            self.budgets[name] = (round(worst, 1), worst_path)
+            if worst > flow.budget_s:
+                pf = next(p for p in self.parsed if p.flow is flow)
+                estimated = "" if self.cfg.prompt_seconds else " (prompt lengths estimated from text; run 'ivr prompts' to measure)"
+                self.warn(pf.doc, ("budget_s",) if "budget_s" in (pf.doc.data or {}) else ("entry",),
+                          f"flow '{name}': worst case {worst:.1f} s from answer to a queue is over the budget of "
+                          f"{flow.budget_s:g} s, via {' > '.join(worst_path)}{estimated}")
+
+    def worst_to_queue(self, flow: m.Flow, lang: str) -> tuple[float, list[str]]:
+        best = [-1.0, []]
+        count = [0]
+
+        def walk(f: m.Flow, name: str, t: float, frames: tuple, on_path: frozenset, path: list[str], lang: str):
+            count[0] += 1
+            if count[0] > MAX_PATHS or name not in f.nodes:
+                return
+            key = (f.name, name, frames)
+            if key in on_path:
+                return
+            on_path = on_path | {key}
+            node = f.nodes[name]
+            if isinstance(node, m.Enqueue):
+                total = t + self.seconds(f, [node.announce], lang)
+                if total > best[0]:
+                    best[0], best[1] = total, path + [name]
+                return
+            if isinstance(node, m.SetVars) and "language" in node.values:
+                lang = node.values["language"]
+            if isinstance(node, m.RunFlow) and node.flow in self.lib.flows:
+                sub = self.lib.flows[node.flow]
+                walk(sub, sub.entry, t, frames + ((f.name, node.next),), on_path, path + [f"{name}[{node.flow}]"], lang)
+                return
+            if isinstance(node, m.Return) and frames:
+                (fname, back) = frames[-1]
+                walk(self.lib.flows[fname], back, t, frames[:-1], on_path, path, lang)
+                return
+            for target, cost, label in self.edge_costs(f, node, lang):
+                cost = 0.0 if node.by_choice else cost
+                step = f"{name}({label})" if label and node.kind in ("menu", "collect") else name
+                walk(f, target, t + cost, frames, on_path, path + [step], lang)
+
+        walk(flow, flow.entry, 0.0, (), frozenset(), [], lang)
+        return best[0], best[1]
+
+
+def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components (iterative-safe for small flows)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            out.append(comp)
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return out

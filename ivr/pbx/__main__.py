@@ -1,0 +1,135 @@
+"""Run the built-in PBX alone: ``python -m ivr.pbx --port 5038 --speed 1 --secret ...``.
+
+The first line on stdout is JSON with the listening host and port, so a parent
+process (a benchmark, the demo) can start it with ``--port 0`` and read where it
+went.  With ``--load-calls`` it also generates callers itself, which keeps the
+load generator's CPU out of the engine's process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+from ivr import log
+
+from .config import DEFAULT_CONFIG, ConfigError, PbxConfig
+from .core import Pbx
+from .scripts import AgentBehaviour, LoadProfile, exponential
+
+
+def parse_agent(text: str) -> tuple[str, AgentBehaviour]:
+    """``ENDPOINT=KIND[:ANSWER_AFTER_S[:TALK_S[:ENDS]]]``, e.g. ``PJSIP/1001=answer:2:30:agent``."""
+    endpoint, sep, spec = text.partition("=")
+    if not sep or not endpoint:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ENDPOINT=KIND[:ANSWER_AFTER_S[:TALK_S[:ENDS]]]")
+    parts = spec.split(":")
+    try:
+        answer = float(parts[1]) if len(parts) > 1 and parts[1] else 0.0
+        talk = float(parts[2]) if len(parts) > 2 and parts[2] else None
+        return endpoint, AgentBehaviour(kind=parts[0], answer_after_s=answer, talk_s=talk,
+                                        ends=parts[3] if len(parts) > 3 and parts[3] else "agent")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ivr.pbx", description="The built-in PBX (AMI + AsyncAGI) of the 12345 engine")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="PBX config (YAML)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5038, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--secret", default=os.environ.get("IVR_PBX_SECRET"), help="AMI secret (or IVR_PBX_SECRET)")
+    p.add_argument("--speed", type=positive, default=1.0, help="time factor: 20 = everything 20x faster")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agent", action="append", type=parse_agent, default=[], metavar="ENDPOINT=KIND[:RING[:TALK[:ENDS]]]",
+                   help="scripted agent; repeatable")
+    p.add_argument("--talk-mean", type=positive, help="mean talk time (s, exponential) of dialplan agents")
+    p.add_argument("--ring-mean", type=positive, help="mean ring time (s, exponential) of dialplan agents")
+    p.add_argument("--load-calls", type=int, default=0, help="generate this many random callers")
+    p.add_argument("--load-rate", type=positive, default=10.0, help="callers per second (Poisson)")
+    p.add_argument("--load-seed", type=int, default=1)
+    p.add_argument("--patience-mean", type=positive, help="mean patience on hold (s); default endless")
+    p.add_argument("--load-after-login", action="store_true", help="start callers once an AMI client has logged in")
+    p.add_argument("--exit-when-done", action="store_true", help="exit when every generated call has ended")
+    p.add_argument("--records", help="write the call records here (JSON lines) on exit")
+    p.add_argument("--log-level", default="warning")
+    return p
+
+
+async def serve(args) -> int:
+    config = PbxConfig.load(args.config, host=args.host, port=args.port, speed=args.speed, seed=args.seed)
+    if args.secret:
+        config.secret = args.secret
+    pbx = Pbx(config, agents=dict(args.agent))
+    if args.talk_mean:
+        pbx.default_talk_s = exponential(args.talk_mean)
+    if args.ring_mean:
+        pbx.default_answer_after_s = exponential(args.ring_mean)
+    host, port = await pbx.start()
+    print(json.dumps({"host": host, "port": port, "pid": os.getpid()}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    load = None
+    if args.load_calls > 0:
+        profile = LoadProfile(rate_per_s=args.load_rate, calls=args.load_calls, seed=args.load_seed,
+                              patience_mean_s=args.patience_mean)
+        load = loop.create_task(generate(pbx, profile, args.load_after_login, stop if args.exit_when_done else None))
+    await stop.wait()
+    if load is not None:
+        load.cancel()
+    cpu = pbx.cpu_seconds()
+    await pbx.stop()
+    if args.records:
+        with open(args.records, "w", encoding="utf-8") as fh:
+            for rec in pbx.records:
+                fh.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
+    print(json.dumps({"calls": len(pbx.records), "cpu_s": round(cpu, 3)}), file=sys.stderr, flush=True)
+    return 0
+
+
+async def generate(pbx: Pbx, profile: LoadProfile, after_login: bool, done: asyncio.Event | None) -> None:
+    while after_login and not any(s.authenticated for s in pbx.sessions):
+        await asyncio.sleep(0.05)
+    handles = []
+    t = 0.0
+    for offset, script in profile.scripts():
+        await pbx.sleep(offset - t)
+        t = offset
+        handles.append(pbx.place_call(script))
+    for h in handles:
+        await h.wait()
+    if done is not None:
+        done.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log.setup(args.log_level)
+    try:
+        return asyncio.run(serve(args))
+    except ConfigError as exc:
+        print(f"ivr.pbx: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

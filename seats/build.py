@@ -1,0 +1,135 @@
+"""Assemble a roster's inputs: people, requirement per interval, shifts and rules."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import pathlib
+
+from seats.config import SeatsConfig, load_seats_config
+from seats.errors import SeatsError
+from seats.forecast import Forecast
+from seats.roster import Person, Roster
+from seats.shifts import load_labour, load_patterns, load_shifts
+from seats.sizing import CenterSize
+from seats.staffing import ServiceTarget, needs
+
+PEOPLE_HEADER = ["id", "name", "center", "agent_id", "pattern"]
+
+
+def people_from_sizes(sizes: list[CenterSize], pattern: str) -> list[Person]:
+    """One call-taker per operator the rule gives; ids double as ACD agent ids."""
+    people = []
+    for size in sizes:
+        for k in range(1, size.operators + 1):
+            pid = f"{size.center}-{k:03d}"
+            people.append(Person(pid, pid, size.center, pid, pattern))
+    return people
+
+
+def read_people(path: pathlib.Path | str, patterns: dict) -> list[Person]:
+    path = pathlib.Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise SeatsError(f"cannot read people file: {exc.strerror}", where=str(path)) from None
+    people, seen = [], set()
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"id", "center"} - set(reader.fieldnames or [])
+        if missing:
+            raise SeatsError(f"header needs columns {', '.join(sorted(missing))} (have {reader.fieldnames})",
+                             where=f"{path}:1")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            pid = (row.get("id") or "").strip()
+            if not pid:
+                raise SeatsError("empty id", where=where)
+            if pid in seen:
+                raise SeatsError(f"id {pid!r} listed twice", where=where)
+            seen.add(pid)
+            pattern = (row.get("pattern") or "three_shift").strip()
+            if pattern not in patterns:
+                raise SeatsError(f"unknown pattern {pattern!r} (known: {', '.join(patterns)})", where=where)
+            people.append(Person(pid, (row.get("name") or pid).strip(), row["center"].strip(),
+                                 (row.get("agent_id") or pid).strip(), pattern))
+    if not people:
+        raise SeatsError("no people in file", where=str(path))
+    return people
+
+
+def write_people(path: pathlib.Path | str, people: list[Person]) -> None:
+    with pathlib.Path(path).open("w", newline="", encoding="utf-8") as handle:
+        w = csv.writer(handle)
+        w.writerow(PEOPLE_HEADER)
+        for p in people:
+            w.writerow([p.id, p.name, p.center, p.agent_id, p.pattern])
+
+
+def requirement_rule(sizes: list[CenterSize], intervals: int) -> dict[str, list[int]]:
+    """The rule taken literally: every seat staffed in every interval."""
+    return {s.center: [s.seats] * intervals for s in sizes if s.seats > 0}
+
+
+def requirement_load(
+    forecast: Forecast, target: ServiceTarget, shares: dict[str, float], intervals: int, interval_min: int
+) -> dict[str, list[int]]:
+    """People on duty per interval and center for the forecast load.
+
+    The forecast is split between centers by ``shares`` (e.g. population) and
+    repeated to fill the roster's horizon.
+    """
+    if forecast.interval_min != interval_min:
+        raise SeatsError(
+            f"forecast has {forecast.interval_min}-min intervals, the roster {interval_min}-min",
+            where=forecast.source,
+        )
+    out = {}
+    for center, share in shares.items():
+        scaled = Forecast(forecast.start, forecast.interval_min, tuple(c * share for c in forecast.calls),
+                          forecast.aht_s, forecast.source, forecast.lines)
+        per = [n.rostered for n in needs(scaled, target)]
+        out[center] = [per[i % len(per)] for i in range(intervals)]
+    return out
+
+
+def new_roster(
+    people: list[Person],
+    start: dt.date,
+    days: int,
+    interval_min: int,
+    cfg: SeatsConfig | None = None,
+) -> Roster:
+    cfg = cfg or load_seats_config()
+    if days < 1:
+        raise SeatsError(f"--days must be >= 1, got {days}")
+    if interval_min not in (15, 30):
+        raise SeatsError(f"--interval-min must be 15 or 30, got {interval_min}")
+    shifts = load_shifts(cfg.path, cfg.raw)
+    patterns = load_patterns(cfg.path, cfg.raw, shifts)
+    for p in people:
+        if p.pattern not in patterns:
+            raise SeatsError(f"{p.id}: unknown pattern {p.pattern!r} (known: {', '.join(patterns)})")
+    return Roster(start, days, interval_min, shifts, patterns, load_labour(cfg.path, cfg.raw), people)
+
+
+def population_shares(sizes: list[CenterSize]) -> dict[str, float]:
+    total = sum(s.population for s in sizes)
+    if total <= 0:
+        raise SeatsError("the chosen centers have no population to split the forecast by")
+    return {s.center: s.population / total for s in sizes if s.population > 0}
+
+
+def roster_settings(cfg: SeatsConfig) -> dict:
+    r = cfg.raw.get("roster", {}) or {}
+    return {
+        "pattern": str(r.get("pattern", "three_shift")),
+        "time_limit_s": float(r.get("time_limit_s", 60)),
+        "workers": int(r.get("workers", 2)),
+        "gap_ratio": float(r.get("gap_ratio", 0.01)),
+    }
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b) if b else math.inf

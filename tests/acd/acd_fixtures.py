@@ -1,0 +1,61 @@
+"""Helpers shared by the ACD tests (imported by name: tests/acd is on sys.path)."""
+
+from __future__ import annotations
+
+import uuid
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+SMALL = """
+service_level_s: 15
+offer_grace_s: 5
+skills: [zh, ko, enterprise, expert]
+defaults: {ring_timeout_s: 10, max_misses: 2, wrapup_s: 5, aht_s: 100, max_waiting: 3, callback_offer_after_s: 250}
+callbacks: {enabled: true, delay_s: 30, retry_s: 60, max_attempts: 2, priority: -1, originate_grace_s: 20}
+queues:
+  - id: province
+    routing: skill_level
+    escalation: [{after_s: 20, drop_skills: [expert]}, {after_s: 45, overflow: [changchun]}]
+  - id: changchun
+    escalation: [{after_s: 40, overflow: [province]}]
+  - id: yanbian
+    escalation: [{after_s: 30, drop_skills: [enterprise]}, {after_s: 60, overflow: [province]}]
+agents:
+  - {id: p1, center: province, dial: PJSIP/p1, skills: {zh: 3, expert: 2}}
+  - {id: p2, center: province, dial: PJSIP/p2, skills: {zh: 3, expert: 5}}
+  - {id: p3, center: province, dial: PJSIP/p3, skills: {zh: 3, ko: 4}}
+  - {id: c1, center: changchun, dial: PJSIP/c1, skills: {zh: 4}}
+  - {id: c2, center: changchun, dial: PJSIP/c2, skills: {zh: 4, enterprise: 3}}
+  - {id: y1, center: yanbian, dial: PJSIP/y1, skills: {zh: 3, ko: 5}}
+  - {id: y2, center: yanbian, dial: PJSIP/y2, skills: {zh: 4}}
+"""
+
+
+class Clock:
+    def __init__(self, start: float = 1_790_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def unique_prefix(tag: str = "t") -> str:
+    return f"test:acd:{tag}:{uuid.uuid4().hex[:10]}:"
+
+
+async def redis_store(prefix: str | None = None, port: int = REDIS_PORT, poolsize: int = 2):
+    from acd.redis_store import RedisStore
+
+    return await RedisStore.connect(REDIS_HOST, port, prefix=prefix or unique_prefix(), poolsize=poolsize)
+
+
+async def wipe(prefix: str, port: int = REDIS_PORT) -> None:
+    from acd.redis_store import RedisStore
+
+    s = await RedisStore.connect(REDIS_HOST, port, prefix=prefix, poolsize=1)
+    await s.delete_all()
+    await s.close()

@@ -1,0 +1,61 @@
+"""Fixtures: both stores behind one parameter, a fake clock, a small hotline config.
+
+The Redis store runs against the real server on 127.0.0.1:6379 under a key prefix
+unique to each test, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from acd import config as config_mod
+from acd.store import MemoryStore
+
+from acd_fixtures import REDIS_HOST, REDIS_PORT, SMALL, Clock, redis_store, unique_prefix, wipe  # noqa: F401
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def cfg():
+    return config_mod.parse(SMALL, "small.yaml")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request):
+    if request.param == "memory":
+        s = MemoryStore()
+        yield s
+        return
+    prefix = unique_prefix()
+    s = await redis_store(prefix)
+    try:
+        yield s
+    finally:
+        await s.close()
+        await wipe(prefix)
+
+
+@pytest.fixture
+async def store_factory():
+    """Several Redis stores on one prefix (several nodes), all wiped afterwards."""
+    prefixes = set()
+
+    async def make(prefix: str, poolsize: int = 2, port: int = REDIS_PORT):
+        s = await redis_store(prefix, port=port, poolsize=poolsize)
+        prefixes.add(prefix)
+        return s
+
+    yield make
+    for p in prefixes:
+        await wipe(p)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs():
+    from ivr import log
+
+    log.setup("warning", json=False)
