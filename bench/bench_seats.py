@@ -136,6 +136,9 @@ def main() -> int:
     ap.add_argument("--skip-roster", action="store_true")
     ap.add_argument("--out")
     args = ap.parse_args()
+    from ivr import log
+
+    log.setup("warning")
     bench_erlang()
     if not args.skip_roster:
         bench_roster(args)

@@ -22,12 +22,25 @@ def redact(_logger, _method, event_dict):
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write (tests swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def setup(level: str = "info", *, json: bool | None = None, stream=None) -> None:
     """Configure structlog once per process.
 
     ``json=None`` chooses by whether ``stream`` is a terminal.
     """
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if json is None:
         json = not stream.isatty()
     renderer = (

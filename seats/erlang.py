@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np  # matplotlib's own dependency, always installed with it
-
 from seats.errors import SeatsError
 
 _LOG_TINY = -46.0  # terms below e^-46 of the largest change nothing in a double
@@ -117,31 +115,42 @@ def evaluate_a(
     log_y = math.log(calls / interval_s * patience_s)
     y = math.exp(log_y)
     # queue-state weights t_k (k callers waiting ahead), in logs, until they stop mattering
-    terms = int(max(0.0, y - x)) + int(12 * math.sqrt(x + y + 1)) + 64
+    log_t = [0.0]
+    log_max = 0.0
+    k = 0
     while True:
-        k = np.arange(1, terms + 1, dtype=float)
-        log_t = np.concatenate(([0.0], np.cumsum(log_y - np.log(x + k))))
-        if log_t[-1] < log_t.max() + _LOG_TINY or terms > 50_000_000:
+        k += 1
+        lt = log_t[-1] + log_y - math.log(x + k)
+        log_t.append(lt)
+        if lt > log_max:
+            log_max = lt
+        if k > y - x and lt < log_max + _LOG_TINY:
             break
-        terms *= 2
-    log_s = float(np.logaddexp.reduce(log_t))
+        if k > 5_000_000:
+            raise SeatsError("Erlang A series did not converge (patience too long for this load?)")
+    log_s = -math.inf
+    for lt in log_t:
+        log_s = _logaddexp(log_s, lt)
     log_pi_n = -_logaddexp(math.log((1.0 - b) / b), log_s)
-    weights = np.exp(log_pi_n + log_t)
-    j = np.arange(len(weights), dtype=float)
-    p_wait = min(1.0, float(weights.sum()))
-    p_ab = float((weights * (j + 1) / (x + j + 1)).sum())
+    weights = [math.exp(log_pi_n + lt) for lt in log_t]
+    p_wait = min(1.0, sum(weights))
+    p_ab = sum(w * (j + 1) / (x + j + 1) for j, w in enumerate(weights))
     if within_s == 0:
         served_in_time = 0.0
     else:
         # I_q(x+1, j+1) = q^(x+1) * sum_{i<=j} (x+1)_i / i! * (1-q)^i, partial sums in logs
         theta_t = within_s / patience_s
-        a = x + 1.0
         log_1mq = math.log(-math.expm1(-theta_t))
-        steps = np.log(a + j[1:] - 1) - np.log(j[1:]) + log_1mq
-        log_c = np.concatenate(([0.0], np.cumsum(steps)))
-        log_partial = np.logaddexp.accumulate(log_c)
-        inc_beta = np.minimum(1.0, np.exp(-a * theta_t + log_partial))
-        served_in_time = float((weights * x / (x + j + 1) * (1.0 - inc_beta)).sum())
+        a = x + 1.0
+        served_in_time = 0.0
+        log_c = 0.0
+        log_partial = 0.0
+        for j, w in enumerate(weights):
+            if j > 0:
+                log_c += math.log(a + j - 1) - math.log(j) + log_1mq
+                log_partial = _logaddexp(log_partial, log_c)
+            inc_beta = min(1.0, math.exp(log_partial - a * theta_t))
+            served_in_time += w * x / (x + j + 1) * (1.0 - inc_beta)
     sl = max(0.0, min(1.0, 1.0 - p_wait + served_in_time))
     occupancy = load * (1.0 - p_ab) / n
     return Staffing("erlang_a", n, load, sl, p_wait, p_ab, p_ab * patience_s, occupancy)

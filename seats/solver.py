@@ -75,6 +75,70 @@ def _hint_cycle(roster: Roster, codes: tuple[str, ...]) -> str:
     return (codes[0] * 5) + "--"
 
 
+def greedy_hint(roster: Roster, people: list, need: list[int]) -> dict[tuple[str, int], str]:
+    """A quick lawful roster built day by day, used as the solver's starting point.
+
+    Each shift takes as many people as its busiest interval needs, choosing
+    those with the fewest hours so far (nights: the fewest nights) among the
+    ones the rules allow.  Not optimal, but it starts CP-SAT near the answer.
+    """
+    rules = roster.rules
+    step = roster.interval_min
+    state = {p.id: {"last": None, "hours": 0.0, "nights": 0, "run": 0, "week": {}} for p in people}
+    weekly_cap_h = rules.hours_week if rules.system == "standard" else rules.max_hours_any_week
+    total_cap_h = rules.hours_week * roster.days / 7
+    chosen: dict[tuple[str, int], str] = {}
+    for d in range(roster.days):
+        for p in people:
+            st = state[p.id]
+            if not (st["last"] and st["last"][0] == d - 1 and roster.shifts[st["last"][1]].night):
+                st["run"] = 0
+        week = d // 7
+        shift_codes = sorted({c for p in people if not roster.patterns[p.pattern].cycle
+                              for c in roster.patterns[p.pattern].shifts},
+                             key=lambda c: roster.shifts[c].start_min)
+        for code in shift_codes:
+            sh = roster.shifts[code]
+            start = d * 1440 + sh.start_min
+            first = (start + step // 2) // step
+            last = min(roster.intervals, (start + sh.minutes + step // 2) // step)
+            demand = max(need[first:last], default=0)
+            if demand <= 0:
+                continue
+            hours = sh.minutes / 60
+            candidates = []
+            for p in people:
+                if code not in roster.patterns[p.pattern].shifts or roster.patterns[p.pattern].cycle:
+                    continue
+                if (p.id, d) in roster.leave or (p.id, d) in chosen:
+                    continue
+                st = state[p.id]
+                wk_shifts, wk_hours = st["week"].get(week, (0, 0.0))
+                if wk_shifts >= 7 - rules.min_rest_days_week or wk_hours + hours > weekly_cap_h:
+                    continue
+                if st["hours"] + hours > total_cap_h:
+                    continue
+                if sh.night and st["run"] >= rules.max_consecutive_nights:
+                    continue
+                if st["last"] is not None:
+                    ld, lc = st["last"]
+                    if d - ld <= 2 and transition_ok(roster.shifts[lc], sh, d - ld, rules):
+                        continue
+                key = (st["nights"], st["hours"]) if sh.night else (st["hours"], -st["nights"])
+                candidates.append((key, p.id))
+            candidates.sort()
+            for _, pid in candidates[:demand]:
+                st = state[pid]
+                chosen[(pid, d)] = code
+                st["last"] = (d, code)
+                st["hours"] += hours
+                st["nights"] += sh.night
+                st["run"] = st["run"] + 1 if sh.night else 0
+                wk_shifts, wk_hours = st["week"].get(week, (0, 0.0))
+                st["week"][week] = (wk_shifts + 1, wk_hours + hours)
+    return chosen
+
+
 def solve_center(
     roster: Roster,
     center: str,
@@ -84,6 +148,7 @@ def solve_center(
     gap_ratio: float = 0.01,
     progress: ProgressFn | None = None,
     seed: int = 1,
+    hint: str = "greedy",
 ) -> SolveStats:
     rules = roster.rules
     people = [p for p in roster.people if p.center == center]
@@ -95,6 +160,7 @@ def solve_center(
     per_slot: dict[tuple[int, str], list] = defaultdict(list)
     free_vars: list = []
     hints: list = []
+    greedy = greedy_hint(roster, people, need) if hint == "greedy" else {}
 
     for idx, p in enumerate(people):
         pattern = roster.patterns[p.pattern]
@@ -114,7 +180,7 @@ def solve_center(
                         x[(p.id, d, s)] = sum(terms)
                         per_slot[(d, s)].extend(terms)
             continue
-        hint = _hint_cycle(roster, codes)
+        cycle_hint = _hint_cycle(roster, codes)
         for d in range(days):
             if (p.id, d) in roster.leave:
                 continue
@@ -125,7 +191,10 @@ def solve_center(
                 per_slot[(d, s)].append(v)
                 day_vars.append(v)
                 free_vars.append(v)
-                hints.append((v, 1 if hint[(d + idx) % len(hint)] == s else 0))
+                if hint == "greedy":
+                    hints.append((v, 1 if greedy.get((p.id, d)) == s else 0))
+                elif hint == "cycle":
+                    hints.append((v, 1 if cycle_hint[(d + idx) % len(cycle_hint)] == s else 0))
             m.AddAtMostOne(day_vars)
         get = lambda d, s: x.get((p.id, d, s))  # noqa: E731
         # rest between shifts, night straight into morning

@@ -50,3 +50,18 @@ def load_table(folder: pathlib.Path | str | None) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     return {str(k): float(v["seconds"] if isinstance(v, dict) else v) for k, v in data.get("sounds", {}).items()}
+
+
+def sound_lengths(flowset: m.FlowSet) -> dict[str, float]:
+    """Seconds for every sound a flow of ``flowset`` may play, in every language it has text for:
+    measured where ``ivr prompts`` wrote a WAV, else estimated.  Pass it to the built-in PBX as
+    ``PbxConfig.load(prompts=...)`` so STREAM FILE takes as long as the prompt would."""
+    prompts = dict(flowset.config.prompts)
+    for flow in flowset.flows.values():
+        prompts.update(flow.prompts)
+    table = flowset.config.prompt_seconds
+    out: dict[str, float] = {}
+    for p in prompts.values():
+        for lang in set(p.texts) | ({k for k in p.audio if k != "*"} or set()):
+            out[p.sound(lang)] = prompt_seconds(p, lang, table)
+    return out

@@ -20,3 +20,13 @@ def shipped():
 def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """``ivr`` commands point structlog at the captured stderr of their test; undo that afterwards."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

@@ -1,0 +1,52 @@
+"""A built-in PBX and an engine connected over a real loopback socket, for engine tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+
+from ivr.agi.call import ResumeTarget
+from ivr.ami.link import AmiLink
+from ivr.engine.engine import EVENT_MASK, Engine
+from ivr.pbx.config import PbxConfig
+from ivr.pbx.core import Pbx
+
+
+@dataclass
+class Hotline:
+    pbx: Pbx
+    link: AmiLink
+    engine: Engine
+
+    async def until(self, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not predicate():
+            if loop.time() > end:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    def record(self, call_id: str):
+        for r in self.engine.finished:
+            if r.call_id == call_id:
+                return r
+        return None
+
+
+@contextlib.asynccontextmanager
+async def hotline(program, agents=None, *, speed: float = 40.0, seed: int = 1):
+    secret = os.urandom(8).hex()
+    pbx = Pbx(PbxConfig.load(speed=speed, seed=seed, secret=secret), agents=agents or {})
+    host, port = await pbx.start()
+    link = AmiLink(host, port, "hotline", secret, events=EVENT_MASK, filters=Engine.filters(),
+                   action_timeout=3, ping_interval=0.3, ping_timeout=0.3, backoff_initial=0.05, backoff_max=0.2)
+    engine = Engine(link, program, resume=ResumeTarget(), node="test")
+    await link.connect()
+    try:
+        yield Hotline(pbx, link, engine)
+    finally:
+        await engine.stop(timeout=2)
+        await link.close()
+        await pbx.stop()
