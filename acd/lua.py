@@ -50,9 +50,17 @@ local function make_available(a, now)
     kick()
   end
 end
+local function route(c)
+  -- what routing needs of a waiting call, one tab-separated line (read by SNAPSHOT)
+  local skills = ''
+  if type(c.skills) == 'table' then skills = table.concat(c.skills, ',') end
+  redis.call('HSET', P .. 'route', c.call_id, table.concat({c.call_id, c.queue, tostring(c.priority),
+    string.format('%.17g', c.enqueued_at), string.format('%.17g', c.due_at or 0), c.kind, skills}, '\t'))
+end
 local function wait_add(c)
   redis.call('ZADD', P .. 'wait:' .. c.queue, score(c), c.call_id)
   redis.call('SADD', P .. 'queues', c.queue)
+  route(c)
 end
 local function requeue(c)
   c.state = 'waiting'
@@ -69,7 +77,10 @@ local function log_outcome(c, outcome, wait, now)
   redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - 86400))
   redis.call('SADD', P .. 'queues', c.queue)
 end
-local function finish(k) redis.call('EXPIRE', k, 86400) end
+local function finish(k, cid)
+  redis.call('EXPIRE', k, 86400)
+  redis.call('HDEL', P .. 'route', cid)
+end
 """
 
 #: ARGV: prefix, now, agent JSON...  Adds new agents as logged out; refreshes dial string,
@@ -164,8 +175,10 @@ kick()
 return redis.call('ZRANK', P .. 'wait:' .. c.queue, c.call_id) + 1
 """
 
-#: ARGV: prefix, limit.  Available agents and the first ``limit`` waiting calls of every
-#: queue, as {"agents": [...], "calls": [...]}; read-only, decisions are checked by CLAIM.
+#: ARGV: prefix, limit.  Available agents (a JSON list on the first line), then the head of
+#: every queue (4 calls per free agent, at least 8, at most ``limit``) as routing lines
+#: "call_id TAB queue TAB priority TAB enqueued_at TAB due_at TAB kind TAB skills,..".
+#: Read-only: the decisions made on it are checked by CLAIM.
 SNAPSHOT = r"""
 local P = ARGV[1]
 local limit = tonumber(ARGV[2])
@@ -174,20 +187,24 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'avail', 0, -1)) do
   local v = redis.call('GET', P .. 'agent:' .. id)
   if v then agents[#agents + 1] = v end
 end
-local calls = {}
+if #agents == 0 then return '[]' end
+local depth = math.min(limit, math.max(8, 4 * #agents))   -- acd.store.snapshot_depth
+local rows = {}
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'wait:' .. q, 0, limit - 1)) do
-    local v = redis.call('GET', P .. 'call:' .. id)
-    if v then calls[#calls + 1] = v end
+  local ids = redis.call('ZRANGE', P .. 'wait:' .. q, 0, depth - 1)
+  if #ids > 0 then
+    for _, v in ipairs(redis.call('HMGET', P .. 'route', unpack(ids))) do
+      if v then rows[#rows + 1] = v end
+    end
   end
 end
-return '{"agents":[' .. table.concat(agents, ',') .. '],"calls":[' .. table.concat(calls, ',') .. ']}'
+return '[' .. table.concat(agents, ',') .. ']\n' .. table.concat(rows, '\n')
 """
 
 #: ARGV: prefix, now, then (call id, agent id, ring timeout s, grace s) repeated.
 #: The atomic claim: each pair is committed only if the call is still waiting and the
 #: agent still available; returns the committed offers as JSON lists
-#: [call_id, agent_id, dial, ring_timeout, kind, caller, queue] and publishes them.
+#: [call_id, agent_id, dial, ring_timeout, kind, caller, queue, offer number] and publishes them.
 CLAIM = PRELUDE + r"""
 local now = tonumber(ARGV[2])
 local out = {}
@@ -212,7 +229,7 @@ for i = 3, #ARGV, 4 do
     else
       redis.call('PUBLISH', P .. 'events', 'offer:' .. cid)
     end
-    out[#out + 1] = {cid, aid, a.dial, ring, c.kind, c.caller, c.queue}
+    out[#out + 1] = {cid, aid, a.dial, ring, c.kind, c.caller, c.queue, c.rings}
   end
 end
 if #out == 0 then return '[]' end
@@ -243,7 +260,7 @@ if party == 'caller' then
   redis.call('ZREM', P .. 'offers', cid)
   if c.attempts >= max_attempts then
     c.state = 'failed'; c.outcome = status; c.ended_at = now; c.agent_id = ''
-    setj(ck, c); finish(ck)
+    setj(ck, c); finish(ck, cid)
     return 'failed'
   end
   c.due_at = now + retry_s
@@ -275,7 +292,7 @@ local ck, ak = P .. 'call:' .. cid, P .. 'agent:' .. aid
 local c = getj(ck)
 if not c or c.state ~= 'connected' or c.agent_id ~= aid then return 0 end
 c.state = 'ended'; c.ended_at = now
-setj(ck, c); finish(ck)
+setj(ck, c); finish(ck, cid)
 local a = getj(ak)
 if a and a.call_id == cid then
   a.calls = (a.calls or 0) + 1
@@ -348,7 +365,7 @@ end
 redis.call('ZREM', P .. 'wait:' .. c.queue, cid)
 c.state = 'abandoned'; c.ended_at = now; c.agent_id = ''
 log_outcome(c, 'X', now - c.enqueued_at, now)
-setj(ck, c); finish(ck)
+setj(ck, c); finish(ck, cid)
 if cbjson == '' or c.caller == '' then return '' end
 local cb = cjson.decode(cbjson)
 local bk = P .. 'call:' .. cb.call_id
@@ -366,6 +383,7 @@ local c = getj(ck)
 if not c or c.kind ~= 'call' or c.state ~= 'waiting' then return 0 end
 c.kind = 'callback'
 setj(ck, c)
+route(c)
 return 1
 """
 
@@ -378,7 +396,7 @@ while true do
   local c = getj(P .. 'call:' .. cid)
   if c and c.state == 'offered' and c.kind == 'callback' then
     local a = getj(P .. 'agent:' .. c.agent_id)
-    if a then return cjson.encode({cid, a.id, a.dial, c.ring_s or 0, c.kind, c.caller, c.queue}) end
+    if a then return cjson.encode({cid, a.id, a.dial, c.ring_s or 0, c.kind, c.caller, c.queue, c.rings or 0}) end
   end
 end
 """

@@ -7,7 +7,7 @@ scripts too); field names are therefore part of the Redis layout (docs/acd.md).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -46,9 +46,35 @@ class StoreUnavailable(Exception):
     """The shared store cannot be reached right now; the caller retries with backoff."""
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def _from(cls, data: dict):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known})
+    """Build from a dict, ignoring keys this version does not know (records outlive code)."""
+    names = _names(cls)
+    if len(data) == len(names) and all(k in data for k in names):
+        return cls(**data)
+    return cls(**{k: data[k] for k in names if k in data})
+
+
+def _to(obj) -> dict:
+    """A shallow dict with its own lists and dicts (asdict's deep copy is slow on the routing path)."""
+    out = {}
+    for name in _names(type(obj)):
+        v = getattr(obj, name)
+        if isinstance(v, list):
+            v = list(v)
+        elif isinstance(v, dict):
+            v = dict(v)
+        out[name] = v
+    return out
 
 
 @dataclass(slots=True)
@@ -72,7 +98,7 @@ class Agent:
     times: dict[str, float] = field(default_factory=dict)  # seconds spent in each state since login
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _to(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Agent":
@@ -141,7 +167,7 @@ class Call:
         return queue_score(self.priority, self.enqueued_at)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _to(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Call":
@@ -180,6 +206,7 @@ class Offer:
     kind: str = CallKind.CALL
     caller: str = ""             # for a callback: the number to ring back
     queue: str = ""
+    seq: int = 0                 # the call's offer number: a late notice of an older offer is ignored
 
 
 @dataclass(slots=True)

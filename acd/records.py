@@ -40,6 +40,30 @@ class CallRecord:
 
 COLUMNS = [f.name for f in fields(CallRecord)]
 
+_OUTCOMES = {"ended": "answered", "connected": "answered", "abandoned": "abandoned", "failed": "callback_failed",
+             "waiting": "waiting", "offered": "waiting"}
+
+
+def from_call(call, **extra) -> CallRecord:
+    """A record from what the ACD knows of a call; the engine adds flow path, survey score, talk time."""
+    if call.kind == "callback" and call.state in ("waiting", "offered"):
+        outcome = "callback_pending"
+    else:
+        outcome = _OUTCOMES.get(call.state, call.state)
+    waited_until = call.answered_at or call.ended_at
+    rec = CallRecord(
+        call_id=call.call_id, ts=call.enqueued_at, dialled=call.dialled, caller=call.caller,
+        center=call.center, queue=call.queue, flow_path=list(call.flow_path), enqueued_at=call.enqueued_at,
+        answered_at=call.answered_at, ended_at=call.ended_at,
+        wait_s=round(max(0.0, waited_until - call.enqueued_at), 3) if waited_until else 0.0,
+        agent_id=call.agent_id, outcome=outcome, callback_of=call.origin, attempts=call.attempts,
+    )
+    for key, value in extra.items():
+        if not hasattr(rec, key):
+            raise TypeError(f"CallRecord has no field {key!r}")
+        setattr(rec, key, value)
+    return rec
+
 
 def to_jsonl(records: Iterable[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)

@@ -101,20 +101,25 @@ class RedisStore(Store):
             try:
                 reply = await self._pool.evalsha(self._scripts[name], [], argv)
                 return await reply.return_value()
+            except asyncio_redis.exceptions.ScriptKilledError:
+                # asyncio-redis reports every error of EVALSHA this way, NOSCRIPT included
+                # (Redis restarted and forgot its scripts): reload once, else it is a real failure.
+                if attempt == 2:
+                    break
+                try:
+                    known = await self._pool.script_exists([self._scripts[name]])
+                    if known and known[0]:
+                        break
+                    await self._load_scripts()
+                except _DOWN as exc:
+                    raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
+                except asyncio_redis.exceptions.ErrorReply as exc:
+                    raise StoreUnavailable(f"Redis at {self.address}: {exc}") from None
             except asyncio_redis.exceptions.ErrorReply as exc:
-                text = str(exc.args[0] if exc.args else exc)
-                if "NOSCRIPT" in text and attempt == 1:
-                    try:
-                        await self._load_scripts()
-                    except _DOWN as exc2:
-                        raise StoreUnavailable(f"Redis at {self.address}: {exc2}") from None
-                    continue
-                if "LOADING" in text or "MASTERDOWN" in text:
-                    raise StoreUnavailable(f"Redis at {self.address}: {text}") from None
-                raise
+                raise StoreUnavailable(f"Redis at {self.address}: {exc}") from None
             except _DOWN as exc:
                 raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
-        raise StoreUnavailable(f"Redis at {self.address}: scripts not loaded")
+        raise RuntimeError(f"Lua script {name} failed in Redis at {self.address}")
 
     async def _cmd(self, method: str, *args):
         try:
@@ -205,8 +210,15 @@ class RedisStore(Store):
         return [Call.from_dict(json.loads(v)) if v else None for v in values]
 
     async def snapshot(self, limit):
-        data = json.loads(await self._run("SNAPSHOT", limit))
-        return [Agent.from_dict(a) for a in data["agents"]], [Call.from_dict(c) for c in data["calls"]]
+        raw = await self._run("SNAPSHOT", limit)
+        head, _, rows = raw.partition("\n")
+        agents = [Agent.from_dict(a) for a in json.loads(head)]
+        calls = []
+        for row in rows.split("\n") if rows else ():
+            cid, queue, prio, enq, due, kind, skills = row.split("\t")
+            calls.append(Call(call_id=cid, queue=queue, skills=skills.split(",") if skills else [],
+                              priority=int(float(prio)), enqueued_at=float(enq), due_at=float(due), kind=kind))
+        return agents, calls
 
     async def claim(self, pairs, now):
         if not pairs:
@@ -215,7 +227,7 @@ class RedisStore(Store):
         for call_id, agent_id, ring, grace in pairs:
             flat += [call_id, agent_id, ring, grace]
         rows = json.loads(await self._run("CLAIM", now, *flat))
-        return [Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6]) for r in rows]
+        return [Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7])) for r in rows]
 
     async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0, max_attempts=1):
         return await self._run("RING_RESULT", call_id, agent_id, status, now, max_misses, party, retry_s, max_attempts)
@@ -246,7 +258,7 @@ class RedisStore(Store):
         if not v:
             return None
         r = json.loads(v)
-        return Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6])
+        return Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7]))
 
     async def position(self, call_id):
         pos, queue = json.loads(await self._run("POSITION", call_id))

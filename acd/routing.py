@@ -113,9 +113,24 @@ class _Pool:
         return best
 
 
+def _call_key(call: Call):
+    return (call.enqueued_at - call.priority * 1e10, call.call_id)
+
+
 def order_calls(calls: Iterable[Call]) -> list[Call]:
     """Higher priority first, then first come first served (the same key the queues sort by)."""
-    return sorted(calls, key=lambda c: (c.score, c.call_id))
+    return sorted(calls, key=_call_key)
+
+
+def _stage(cfg: QueueConfig | None, waited: float) -> int:
+    """How many escalation steps a call has passed."""
+    n = 0
+    if cfg is not None:
+        for step in cfg.escalation:
+            if waited < step.after_s:
+                break
+            n += 1
+    return n
 
 
 def match(
@@ -134,19 +149,33 @@ def match(
     if not agents or not calls:
         return []
     pool = _Pool(agents)
+    staffed = set(pool.by_queue)
+    reach: dict[str, bool] = {}         # queue -> could any free agent ever take its calls
+    for queue in {c.queue for c in calls}:
+        targets = {queue}
+        cfg = queues.get(queue)
+        if cfg is not None:
+            for step in cfg.escalation:
+                targets.update(step.overflow)
+        reach[queue] = not staffed.isdisjoint(targets)
+    # Drop what nobody free could take before sorting: with one agent free, most calls go.
+    candidates = [c for c in calls if reach[c.queue] and c.due_at <= now]
+    eligs: dict[tuple, Eligibility] = {}
+    nobody: set[tuple] = set()          # (queue, skills, stage) nobody free can take: skip alike calls
     pairs: list[tuple[Call, Agent]] = []
     remaining = len(agents)
-    cache: dict[tuple, bool] = {}   # eligibility found nobody: skip identical calls this round
-    for call in order_calls(calls):
-        if call.due_at > now:
+    for call in order_calls(candidates):
+        queue = call.queue
+        cfg = queues.get(queue)
+        key = (queue, tuple(call.skills), _stage(cfg, now - call.enqueued_at))
+        if key in nobody:
             continue
-        elig = eligibility(call, queues, now)
-        if cache.get(elig):
-            continue
-        cfg = queues.get(call.queue)
+        elig = eligs.get(key)
+        if elig is None:
+            elig = eligs[key] = eligibility(call, queues, now)
         agent = pool.best(elig, cfg.routing if cfg else "longest_idle")
         if agent is None:
-            cache[elig] = True
+            nobody.add(key)
             continue
         pool.taken.add(agent.id)
         pairs.append((call, agent))

@@ -38,6 +38,10 @@ T = TypeVar("T")
 #: this long, so the node holding that call can re-assert it first.
 RECOVERY_HOLD_S = 30.0
 
+#: After Redis came back empty, no node that noticed dispatches for this long from the
+#: moment the data set was re-created, so every node can re-assert its callers first.
+RECOVERY_WINDOW_S = 5.0
+
 
 @dataclass(slots=True)
 class _Local:
@@ -59,6 +63,7 @@ class Acd:
         stats_interval_s: float = 2.0,
         snapshot_limit: int = 200,
         backoff_max_s: float = 2.0,
+        recovery_window_s: float = RECOVERY_WINDOW_S,
     ) -> None:
         self.store = store
         self.config = config
@@ -69,14 +74,17 @@ class Acd:
         self.stats_interval_s = stats_interval_s
         self.snapshot_limit = snapshot_limit
         self.backoff_max_s = backoff_max_s
+        self.recovery_window_s = recovery_window_s
         self.log = log.get("acd", node=node_id)
         self._waiters: dict[str, asyncio.Future] = {}
+        self._seq: dict[str, int] = {}          # call -> number of the last offer handed to its owner
         self._local: dict[str, _Local] = {}
         self._agents_seen: dict[str, Agent] = {}
         self._kick = asyncio.Event()
         self._callback_ready = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._epoch: str | None = None
+        self._hold_until = 0.0                  # no dispatching before (recovery window)
         self._store_down_since: float | None = None
         self._recover_lock = asyncio.Lock()
         self._running = False
@@ -180,8 +188,19 @@ class Acd:
                 await self.store.restore_agent(restored)
             await self.store.sync_agents(self.config.agents, now)
             for local in list(self._local.values()):
-                await self.store.restore_call(local.call, now)
+                call = local.call
+                if call.state == CallState.OFFERED:
+                    # the ring is still in progress here: give it a fresh deadline
+                    cfg = self.config.queues.get(call.queue)
+                    ring = cfg.ring_timeout_s if cfg else 15.0
+                    call.offer_until = max(call.offer_until, now + ring + self.config.offer_grace_s)
+                await self.store.restore_call(call, now)
             self._epoch = epoch
+            created = epoch.rpartition("@")[2]
+            try:
+                self._hold_until = float(created) + self.recovery_window_s
+            except ValueError:
+                self._hold_until = now + self.recovery_window_s
             self._kick.set()
 
     # -- notifications ----------------------------------------------------------------------
@@ -201,9 +220,16 @@ class Acd:
                 asyncio.get_running_loop().create_task(self._check_offer(call_id))
 
     def _deliver(self, offer: Offer) -> None:
+        """Hand an offer to the caller waiting here, unless it already had this one or a newer one.
+
+        Notices race with the caller's own reports (a check started before a NOANSWER
+        can finish after it), so each offer carries the call's offer number.
+        """
         fut = self._waiters.get(offer.call_id)
-        if fut is not None and not fut.done():
-            fut.set_result(offer)
+        if fut is None or fut.done() or offer.seq <= self._seq.get(offer.call_id, 0):
+            return
+        self._seq[offer.call_id] = offer.seq
+        fut.set_result(offer)
 
     async def _check_offer(self, call_id: str) -> None:
         try:
@@ -214,7 +240,7 @@ class Acd:
         except StoreUnavailable:
             return
         if agent is not None:
-            self._deliver(Offer(call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue))
+            self._deliver(Offer(call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
 
     # -- the engine's API: callers ----------------------------------------------------------
     def _queue(self, queue_id: str) -> QueueConfig:
@@ -297,6 +323,7 @@ class Acd:
         ok = await self._retry(lambda: self.store.call_ended(
             call_id, agent_id, float(talk_s), self.clock(), cfg.wrapup_s), "call_ended")
         self._local.pop(call_id, None)
+        self._seq.pop(call_id, None)
         self._seen_state(agent_id, AgentState.WRAPUP)
         log.get("acd", call_id=call_id, node=self.node_id).info("acd.call_ended", agent=agent_id, talk_s=round(talk_s, 1))
         return ok
@@ -307,6 +334,7 @@ class Acd:
         params = {"priority": cb.priority, "delay_s": cb.delay_s} if cb.enabled else None
         cb_id = await self._retry(lambda: self.store.abandon(call_id, self.clock(), params), "abandon")
         self._local.pop(call_id, None)
+        self._seq.pop(call_id, None)
         fut = self._waiters.get(call_id)
         if fut is not None and not fut.done():
             fut.cancel()
@@ -401,6 +429,8 @@ class Acd:
     async def dispatch_once(self) -> list[Offer]:
         """One routing round: snapshot, decide (plain functions), claim atomically."""
         now = self.clock()
+        if now < self._hold_until:
+            return []
         agents, calls = await self.store.snapshot(self.snapshot_limit)
         pairs = routing.match(calls, agents, self.config.queues, now)
         if not pairs:
@@ -440,7 +470,7 @@ class Acd:
                 if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALL:
                     agent = await self.store.get_agent(call.agent_id)
                     if agent is not None:
-                        self._deliver(Offer(call.call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue))
+                        self._deliver(Offer(call.call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
 
     async def tick(self) -> list[Offer]:
         """Maintenance then dispatch until nothing more can be placed (tests with a fake clock use this)."""
@@ -508,6 +538,18 @@ class Acd:
         figures = await collect_stats(self.store, self.config, self.clock(), agents)
         figures["node"] = self.status
         return figures
+
+    async def call_record(self, call_id: str, **extra) -> CallRecord:
+        """Build and keep the record of a finished call from the ACD's view plus ``extra``
+        (flow_path, survey_score, talk_s, outcome...); returns it."""
+        from acd.records import from_call
+
+        call = await self._retry(lambda: self.store.get_call(call_id), "call_record")
+        if call is None:
+            raise AcdError(f"no call {call_id!r} in the ACD (finished calls are kept 24 h)")
+        rec = from_call(call, **extra)
+        await self.record(rec)
+        return rec
 
     async def record(self, record: CallRecord | dict) -> None:
         """Keep one call's record for ``retention_days`` (export with `acd export`)."""

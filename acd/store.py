@@ -63,6 +63,16 @@ class Store:
     async def nodes(self) -> dict[str, tuple[float, str]]: raise NotImplementedError
 
 
+def snapshot_depth(limit: int, available: int) -> int:
+    """How many calls from the head of each queue a routing round looks at.
+
+    Enough to skip past calls that need a skill no free agent has (4 per free
+    agent, at least 8), never more than ``limit``: with one agent free and 5,000
+    callers waiting, reading them all would make every decision cost a scan.
+    """
+    return min(limit, max(8, 4 * available))
+
+
 def enqueued_from_score(score: float, now: float) -> float:
     """Recover the arrival time from a queue score (priorities are whole numbers)."""
     priority = round((now - score) / 1e10)
@@ -89,10 +99,19 @@ class MemoryStore(Store):
         self._cbready: deque[str] = deque()
         self._outcomes: dict[str, deque] = {}
         self._records: dict[str, tuple[float, float, dict]] = {}   # id -> (ts, expires, record)
+        self._avail: dict[str, Agent] = {}               # available agents, for snapshots
+        self._finished: deque[tuple[float, str]] = deque()  # (ended at, call id): dropped after a day
         self._handlers: list[Handler] = []
         self._epoch = ""
         self._nodes: dict[str, tuple[float, str]] = {}
         self.stats_payload = ""
+
+    def _enter(self, agent: Agent, state: str, now: float) -> None:
+        enter(agent, state, now)
+        if state == AgentState.AVAILABLE:
+            self._avail[agent.id] = agent
+        else:
+            self._avail.pop(agent.id, None)
 
     # -- notifications ----------------------------------------------------------------------
     async def subscribe(self, handler: Handler) -> None:
@@ -133,12 +152,12 @@ class MemoryStore(Store):
         agent.call_id = ""
         pending, agent.pending = agent.pending, ""
         if pending == "logout":
-            enter(agent, AgentState.LOGGED_OUT, now)
+            self._enter(agent, AgentState.LOGGED_OUT, now)
         elif pending.startswith("pause:"):
-            enter(agent, AgentState.PAUSED, now)
+            self._enter(agent, AgentState.PAUSED, now)
             agent.reason = pending[6:]
         else:
-            enter(agent, AgentState.AVAILABLE, now)
+            self._enter(agent, AgentState.AVAILABLE, now)
             agent.idle_since = now
             self._notify("kick")
 
@@ -151,7 +170,7 @@ class MemoryStore(Store):
                 agent.times = {}
                 agent.misses = 0
                 agent.reason = ""
-                enter(agent, AgentState.AVAILABLE, now)
+                self._enter(agent, AgentState.AVAILABLE, now)
                 agent.idle_since = now
                 self._notify("kick")
             elif agent.pending == "logout":
@@ -160,7 +179,7 @@ class MemoryStore(Store):
             if busy:
                 agent.pending = "logout"
             elif st != AgentState.LOGGED_OUT:
-                enter(agent, AgentState.LOGGED_OUT, now)
+                self._enter(agent, AgentState.LOGGED_OUT, now)
                 agent.reason = ""
         elif action == "pause":
             reason = reason or "break"
@@ -170,7 +189,7 @@ class MemoryStore(Store):
                 agent.pending = "pause:" + reason
             else:
                 if st != AgentState.PAUSED:
-                    enter(agent, AgentState.PAUSED, now)
+                    self._enter(agent, AgentState.PAUSED, now)
                 agent.reason = reason
         elif action == "resume":
             if st == AgentState.LOGGED_OUT:
@@ -181,7 +200,7 @@ class MemoryStore(Store):
             elif st == AgentState.PAUSED:
                 agent.reason = ""
                 agent.misses = 0
-                enter(agent, AgentState.AVAILABLE, now)
+                self._enter(agent, AgentState.AVAILABLE, now)
                 agent.idle_since = now
                 self._notify("kick")
         else:
@@ -198,7 +217,9 @@ class MemoryStore(Store):
     async def restore_agent(self, agent: Agent) -> bool:
         if agent.id in self._agents:
             return False
-        self._agents[agent.id] = Agent.from_dict(agent.to_dict())
+        stored = self._agents[agent.id] = Agent.from_dict(agent.to_dict())
+        if stored.state == AgentState.AVAILABLE:
+            self._avail[stored.id] = stored
         if agent.state == AgentState.WRAPUP:
             self._wrap[agent.id] = agent.wrap_until
         return True
@@ -242,10 +263,13 @@ class MemoryStore(Store):
         return [await self.get_call(cid) for cid in call_ids]
 
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
-        agents = [a for a in self._agents.values() if a.state == AgentState.AVAILABLE]
+        agents = list(self._avail.values())
         calls: list[Call] = []
+        if not agents:
+            return agents, calls
+        per_queue = snapshot_depth(limit, len(agents))
         for lst in self._wait.values():
-            calls.extend(self._calls[cid] for _, cid in lst[:limit])
+            calls.extend(self._calls[cid] for _, cid in lst[:per_queue])
         return agents, calls
 
     async def claim(self, pairs, now):
@@ -259,11 +283,11 @@ class MemoryStore(Store):
             call.offer_until = now + ring_timeout + grace
             call.rings += 1
             call.ring_s = ring_timeout
-            enter(agent, AgentState.RINGING, now)
+            self._enter(agent, AgentState.RINGING, now)
             agent.call_id = call_id
             self._wait_remove(call)
             self._offers[call_id] = call.offer_until
-            offer = Offer(call_id, agent_id, agent.dial, ring_timeout, call.kind, call.caller, call.queue)
+            offer = Offer(call_id, agent_id, agent.dial, ring_timeout, call.kind, call.caller, call.queue, call.rings)
             if call.kind == CallKind.CALLBACK:
                 self._cbready.append(call_id)
                 self._notify("callback", call_id)
@@ -295,7 +319,7 @@ class MemoryStore(Store):
             call.state, call.answered_at = CallState.CONNECTED, now
             self._offers.pop(call_id, None)
             if agent is not None:
-                enter(agent, AgentState.TALKING, now)
+                self._enter(agent, AgentState.TALKING, now)
                 agent.misses = 0
             self._log(call, OUT_ANSWERED, now - call.enqueued_at, now)
             return "connected"
@@ -307,6 +331,7 @@ class MemoryStore(Store):
             self._offers.pop(call_id, None)
             if call.attempts >= max_attempts:
                 call.state, call.outcome, call.ended_at, call.agent_id = CallState.FAILED, status, now, ""
+                self._finish(call, now)
                 return "failed"
             call.due_at = now + retry_s
             self._requeue(call)
@@ -317,7 +342,7 @@ class MemoryStore(Store):
                 agent.misses += 1
             if agent.misses >= max_misses:
                 agent.call_id = ""
-                enter(agent, AgentState.PAUSED, now)
+                self._enter(agent, AgentState.PAUSED, now)
                 agent.reason = "no answer"
                 agent.pending = "logout" if agent.pending == "logout" else ""
             else:
@@ -329,19 +354,33 @@ class MemoryStore(Store):
         if call is None or call.state != CallState.CONNECTED or call.agent_id != agent_id:
             return False
         call.state, call.ended_at = CallState.ENDED, now
+        self._finish(call, now)
         agent = self._agents.get(agent_id)
         if agent is not None and agent.call_id == call_id:
             agent.calls += 1
             agent.talk_s += talk_s
             if wrapup_s > 0:
-                enter(agent, AgentState.WRAPUP, now)
+                self._enter(agent, AgentState.WRAPUP, now)
                 agent.wrap_until = now + wrapup_s
                 self._wrap[agent_id] = agent.wrap_until
             else:
                 self._make_available(agent, now)
         return True
 
+    def _finish(self, call: Call, now: float) -> None:
+        self._finished.append((now, call.call_id))
+
+    def _purge(self, now: float) -> None:
+        """Finished calls go after a day, as their Redis keys expire."""
+        fin = self._finished
+        while fin and fin[0][0] < now - DAY_S:
+            _, cid = fin.popleft()
+            call = self._calls.get(cid)
+            if call is not None and call.state in (CallState.ENDED, CallState.ABANDONED, CallState.FAILED):
+                del self._calls[cid]
+
     async def release_wrapups(self, now):
+        self._purge(now)
         done = [aid for aid, until in self._wrap.items() if until <= now]
         released = []
         for aid in done:
@@ -374,6 +413,7 @@ class MemoryStore(Store):
         if call.state == CallState.WAITING:
             self._wait_remove(call)
         call.state, call.ended_at, call.agent_id = CallState.ABANDONED, now, ""
+        self._finish(call, now)
         self._log(call, ABANDONED, now - call.enqueued_at, now)
         if not callback or not call.caller:
             return ""
@@ -397,7 +437,7 @@ class MemoryStore(Store):
             call = self._calls.get(cid)
             if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALLBACK:
                 agent = self._agents[call.agent_id]
-                return Offer(cid, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue)
+                return Offer(cid, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings)
         return None
 
     async def position(self, call_id):
@@ -434,7 +474,7 @@ class MemoryStore(Store):
             if stored.state == CallState.OFFERED:
                 self._offers[stored.call_id] = stored.offer_until
             if agent.state != want:
-                enter(agent, want, now)
+                self._enter(agent, want, now)
             agent.call_id = stored.call_id
         return True
 

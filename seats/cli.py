@@ -240,7 +240,8 @@ def cmd_compare(args) -> int:
     summ = cmp.summary(rows, f.interval_min)
     if args.chart:
         cmp.chart(rows, pathlib.Path(args.chart),
-                  f"{size.name} ({size.center}): rule {size.seats} seats / {size.operators} call-takers vs load")
+                  f"{size.center}: rule {size.seats} seats / {size.operators} call-takers against the load "
+                  f"({f.source.rsplit('/', 1)[-1]})")
     if args.json:
         _out_json({"center": size.center, "seats": size.seats, "operators": size.operators, "summary": summ,
                    "chart": args.chart, "intervals": [vars(r) for r in rows]})

@@ -12,6 +12,7 @@ import pathlib
 from dataclasses import dataclass
 
 from seats.erlang import evaluate
+from seats.errors import SeatsError
 from seats.forecast import Forecast
 from seats.staffing import ServiceTarget, needs
 
@@ -64,6 +65,9 @@ def summary(rows: list[Row], interval_min: int) -> dict:
 
 
 def chart(rows: list[Row], path: pathlib.Path, title: str) -> pathlib.Path:
+    path = pathlib.Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise SeatsError(f"--chart {path}: give a .png or .svg file name")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,10 +82,13 @@ def chart(rows: list[Row], path: pathlib.Path, title: str) -> pathlib.Path:
     ax.step(x, rule, where="post", color="tab:blue", lw=1.2, label="rule: every seat open")
     ax.step(x, sus, where="post", color="tab:purple", lw=1.0, ls="--",
             label="rule: what 3 call-takers a seat sustain")
+    ax.fill_between(x, sus, need, where=[n > v for n, v in zip(need, sus)], step="post",
+                    color="tab:orange", alpha=0.30, label="callers wait with what 3 a seat sustain")
     ax.fill_between(x, rule, need, where=[n > r for n, r in zip(need, rule)], step="post",
-                    color="tab:red", alpha=0.35, label="callers wait (rule below need)")
+                    color="tab:red", alpha=0.45, label="callers wait even with every seat open")
     ax.fill_between(x, need, rule, where=[r > n for n, r in zip(need, rule)], step="post",
-                    color="tab:gray", alpha=0.25, label="idle seats (rule above need)")
+                    color="tab:gray", alpha=0.20, label="idle seats (every seat open, above need)")
+    ax.set_ylim(bottom=0)
     # one tick per day, labelled with the date
     ticks = [i for i, r in enumerate(rows) if r.start.endswith("00:00")]
     ax.set_xticks(ticks, [rows[i].start[:10] for i in ticks], rotation=0, fontsize=8)
@@ -90,7 +97,6 @@ def chart(rows: list[Row], path: pathlib.Path, title: str) -> pathlib.Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    path = pathlib.Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -143,14 +143,25 @@ def evaluate_a(
         log_1mq = math.log(-math.expm1(-theta_t))
         a = x + 1.0
         served_in_time = 0.0
-        log_c = 0.0
-        log_partial = 0.0
-        for j, w in enumerate(weights):
-            if j > 0:
-                log_c += math.log(a + j - 1) - math.log(j) + log_1mq
-                log_partial = _logaddexp(log_partial, log_c)
-            inc_beta = min(1.0, math.exp(log_partial - a * theta_t))
-            served_in_time += w * x / (x + j + 1) * (1.0 - inc_beta)
+        if a * theta_t < 600.0:
+            # plain recursion on the terms q^a (a)_j/j! (1-q)^j: no underflow at this size
+            one_minus_q = -math.expm1(-theta_t)
+            term = math.exp(-a * theta_t)
+            inc_beta = term
+            for j, w in enumerate(weights):
+                if j > 0:
+                    term *= (a + j - 1) / j * one_minus_q
+                    inc_beta += term
+                served_in_time += w * x / (x + j + 1) * (1.0 - min(1.0, inc_beta))
+        else:
+            log_c = 0.0
+            log_partial = 0.0
+            for j, w in enumerate(weights):
+                if j > 0:
+                    log_c += math.log(a + j - 1) - math.log(j) + log_1mq
+                    log_partial = _logaddexp(log_partial, log_c)
+                inc_beta = min(1.0, math.exp(log_partial - a * theta_t))
+                served_in_time += w * x / (x + j + 1) * (1.0 - inc_beta)
     sl = max(0.0, min(1.0, 1.0 - p_wait + served_in_time))
     occupancy = load * (1.0 - p_ab) / n
     return Staffing("erlang_a", n, load, sl, p_wait, p_ab, p_ab * patience_s, occupancy)
@@ -176,7 +187,8 @@ def agents_needed(
     """Fewest agents meeting the service level and the occupancy cap.
 
     Both the service level and (1 - occupancy) grow with the headcount, so a
-    doubling search then a bisection finds the answer in O(log n) evaluations.
+    search in growing steps from the load, then a bisection, finds the answer
+    in a handful of evaluations.
     """
     _check(calls, interval_s, aht_s, within_s)
     if not 0.0 <= target_sl < 1.0:
@@ -191,20 +203,45 @@ def agents_needed(
         return r.service_level >= target_sl and r.occupancy <= max_occupancy + 1e-12
 
     load = calls * aht_s / interval_s
-    lo = max(0, int(load) if patience_s is None else 0)  # lo always fails (or is 0)
-    if lo > 0 and ok(lo):
-        lo = 0
-    hi = max(1, lo + 1)
-    while not ok(hi):
-        lo = hi
-        hi = hi * 2
-        if lo >= max_agents:
-            raise SeatsError(
-                f"a load of {load:.1f} erlangs ({calls:g} calls in {interval_s / 60:g} min, "
-                f"AHT {aht_s:g} s) needs more than {max_agents} agents to reach "
-                f"{target_sl:.0%} within {within_s:g} s at occupancy <= {max_occupancy:.0%}"
-            )
-        hi = min(hi, max_agents)
+
+    def impossible() -> SeatsError:
+        return SeatsError(
+            f"a load of {load:.1f} erlangs ({calls:g} calls in {interval_s / 60:g} min, "
+            f"AHT {aht_s:g} s) needs more than {max_agents} agents to reach "
+            f"{target_sl:.0%} within {within_s:g} s at occupancy <= {max_occupancy:.0%}"
+        )
+
+    if patience_s is None:
+        # without abandonment every call is served: occupancy = load / n, so any
+        # n <= max(load, load / cap - 1) fails; that is where the search starts
+        floor_n = max(int(load), math.ceil(load / max_occupancy - 1e-9) - 1)
+        if floor_n >= max_agents:
+            raise impossible()
+        guess, known_bad = floor_n + 1, floor_n
+    else:
+        guess, known_bad = max(1, math.ceil(load)), 0
+    guess = min(guess, max_agents)
+    step = max(1, int(math.sqrt(load)) // 2)
+    if ok(guess):
+        # walk down in growing steps until a headcount fails
+        hi, lo = guess, guess - step
+        while lo > known_bad and ok(lo):
+            hi, step = lo, step * 2
+            lo = lo - step
+        lo = max(lo, known_bad)
+    else:
+        # walk up in growing steps until a headcount passes
+        lo, hi = guess, guess + step
+        while True:
+            if hi >= max_agents:
+                hi = max_agents
+                if not ok(hi):
+                    raise impossible()
+                break
+            if ok(hi):
+                break
+            lo, step = hi, step * 2
+            hi = hi + step
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if ok(mid):

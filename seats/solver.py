@@ -10,6 +10,7 @@ the best roster there is, with the intervals that fall short reported.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import defaultdict
@@ -76,67 +77,148 @@ def _hint_cycle(roster: Roster, codes: tuple[str, ...]) -> str:
 
 
 def greedy_hint(roster: Roster, people: list, need: list[int]) -> dict[tuple[str, int], str]:
-    """A quick lawful roster built day by day, used as the solver's starting point.
+    """A quick lawful roster, used as the solver's starting point.
 
-    Each shift takes as many people as its busiest interval needs, choosing
-    those with the fewest hours so far (nights: the fewest nights) among the
-    ones the rules allow.  Not optimal, but it starts CP-SAT near the answer.
+    Shift slots (day, shift) are filled one person at a time, always the slot
+    where one more person removes the most short intervals; the person is the
+    one with the fewest hours (for nights, the fewest nights) whom the rules
+    allow there.  Not optimal, but it starts CP-SAT near the answer.
     """
     rules = roster.rules
     step = roster.interval_min
-    state = {p.id: {"last": None, "hours": 0.0, "nights": 0, "run": 0, "week": {}} for p in people}
-    weekly_cap_h = rules.hours_week if rules.system == "standard" else rules.max_hours_any_week
-    total_cap_h = rules.hours_week * roster.days / 7
-    chosen: dict[tuple[str, int], str] = {}
-    for d in range(roster.days):
-        for p in people:
-            st = state[p.id]
-            if not (st["last"] and st["last"][0] == d - 1 and roster.shifts[st["last"][1]].night):
-                st["run"] = 0
-        week = d // 7
-        shift_codes = sorted({c for p in people if not roster.patterns[p.pattern].cycle
-                              for c in roster.patterns[p.pattern].shifts},
-                             key=lambda c: roster.shifts[c].start_min)
-        for code in shift_codes:
-            sh = roster.shifts[code]
+    free = [p for p in people if not roster.patterns[p.pattern].cycle]
+    if not free:
+        return {}
+    weekly_cap_min = 60 * (rules.hours_week if rules.system == "standard" else rules.max_hours_any_week)
+    total_cap_min = 60 * rules.hours_week * roster.days / 7
+    max_week_shifts = 7 - rules.min_rest_days_week
+    slots: dict[tuple[int, str], list[int]] = {}
+    for code in {c for p in free for c in roster.patterns[p.pattern].shifts}:
+        sh = roster.shifts[code]
+        for d in range(roster.days):
             start = d * 1440 + sh.start_min
             first = (start + step // 2) // step
             last = min(roster.intervals, (start + sh.minutes + step // 2) // step)
-            demand = max(need[first:last], default=0)
-            if demand <= 0:
-                continue
-            hours = sh.minutes / 60
-            candidates = []
-            for p in people:
-                if code not in roster.patterns[p.pattern].shifts or roster.patterns[p.pattern].cycle:
-                    continue
-                if (p.id, d) in roster.leave or (p.id, d) in chosen:
-                    continue
-                st = state[p.id]
-                wk_shifts, wk_hours = st["week"].get(week, (0, 0.0))
-                if wk_shifts >= 7 - rules.min_rest_days_week or wk_hours + hours > weekly_cap_h:
-                    continue
-                if st["hours"] + hours > total_cap_h:
-                    continue
-                if sh.night and st["run"] >= rules.max_consecutive_nights:
-                    continue
-                if st["last"] is not None:
-                    ld, lc = st["last"]
-                    if d - ld <= 2 and transition_ok(roster.shifts[lc], sh, d - ld, rules):
-                        continue
-                key = (st["nights"], st["hours"]) if sh.night else (st["hours"], -st["nights"])
-                candidates.append((key, p.id))
-            candidates.sort()
-            for _, pid in candidates[:demand]:
-                st = state[pid]
-                chosen[(pid, d)] = code
-                st["last"] = (d, code)
-                st["hours"] += hours
-                st["nights"] += sh.night
-                st["run"] = st["run"] + 1 if sh.night else 0
-                wk_shifts, wk_hours = st["week"].get(week, (0, 0.0))
-                st["week"][week] = (wk_shifts + 1, wk_hours + hours)
-    return chosen
+            if first < last:
+                slots[(d, code)] = need[first:last]
+    count = {key: 0 for key in slots}
+    gain = lambda key: sum(1 for n in slots[key] if n > count[key])  # noqa: E731
+    heap = [(-gain(k), k) for k in slots]
+    heapq.heapify(heap)
+    duty: dict[str, dict[int, str]] = {p.id: {} for p in free}
+    minutes = {p.id: 0 for p in free}
+    nights = {p.id: 0 for p in free}
+    weekends = {p.id: 0 for p in free}
+    week_use: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0])
+
+    def take(pid: str, d: int, code: str, sign: int) -> None:
+        sh = roster.shifts[code]
+        if sign > 0:
+            duty[pid][d] = code
+        else:
+            del duty[pid][d]
+        minutes[pid] += sign * sh.minutes
+        nights[pid] += sign * sh.night
+        weekends[pid] += sign * (roster.date(d).weekday() >= 5)
+        wk = week_use[(pid, d // 7)]
+        wk[0] += sign
+        wk[1] += sign * sh.minutes
+
+    def allowed(pid: str, d: int, code: str) -> bool:
+        mine = duty[pid]
+        if d in mine or (pid, d) in roster.leave:
+            return False
+        sh = roster.shifts[code]
+        wk = week_use[(pid, d // 7)]
+        if wk[0] >= max_week_shifts and (d // 7 + 1) * 7 <= roster.days:
+            return False
+        if wk[1] + sh.minutes > weekly_cap_min or minutes[pid] + sh.minutes > total_cap_min:
+            return False
+        for gap in (1, 2):
+            before, after = mine.get(d - gap), mine.get(d + gap)
+            if before and transition_ok(roster.shifts[before], sh, gap, rules):
+                return False
+            if after and transition_ok(sh, roster.shifts[after], gap, rules):
+                return False
+        if sh.night:
+            run, k = 1, d - 1
+            while roster.shifts.get(mine.get(k, "")) and roster.shifts[mine[k]].night:
+                run, k = run + 1, k - 1
+            k = d + 1
+            while roster.shifts.get(mine.get(k, "")) and roster.shifts[mine[k]].night:
+                run, k = run + 1, k + 1
+            if run > rules.max_consecutive_nights:
+                return False
+        return True
+
+    while heap:
+        neg, key = heapq.heappop(heap)
+        g = gain(key)
+        if g == 0:
+            continue
+        if -neg != g:  # stale entry
+            heapq.heappush(heap, (-g, key))
+            continue
+        d, code = key
+        night = roster.shifts[code].night
+        weekend = roster.date(d).weekday() >= 5
+        # keep nights and weekends even first, then hours; the first one allowed wins
+        def rank(p, night=night, weekend=weekend):
+            return (nights[p.id] if night else 0, weekends[p.id] if weekend else 0, minutes[p.id],
+                    0 if night else -nights[p.id])
+
+        best = next((p.id for p in sorted(free, key=rank)
+                     if code in roster.patterns[p.pattern].shifts and allowed(p.id, d, code)), None)
+        if best is None:
+            continue  # nobody can take this slot: it stays short
+        take(best, d, code, +1)
+        count[key] += 1
+        heapq.heappush(heap, (-gain(key), key))
+
+    # even out nights and weekends by handing a shift from the most loaded to the least
+    spread = 2 * rules.fairness_slack
+    tests = {
+        "nights": (nights, lambda d, c: roster.shifts[c].night),
+        "weekends": (weekends, lambda d, c: roster.date(d).weekday() >= 5),
+    }
+    for _what, (tally, test) in tests.items():
+        for _round in range(4 * len(free)):
+            order = sorted(free, key=lambda p: tally[p.id])
+            if tally[order[-1].id] - tally[order[0].id] <= spread:
+                break
+            moved = False
+            for hi in reversed(order):
+                if tally[hi.id] - tally[order[0].id] <= spread:
+                    break
+                for lo in order:
+                    if tally[hi.id] - tally[lo.id] <= 1:
+                        break
+                    for d, code in sorted(duty[hi.id].items()):
+                        if not test(d, code) or code not in roster.patterns[lo.pattern].shifts:
+                            continue
+                        # hand the shift over, taking lo's shift of that day in exchange
+                        other = duty[lo.id].get(d)
+                        if other is not None and (test(d, other) or other not in roster.patterns[hi.pattern].shifts):
+                            continue
+                        take(hi.id, d, code, -1)
+                        if other is not None:
+                            take(lo.id, d, other, -1)
+                        if allowed(lo.id, d, code) and (other is None or allowed(hi.id, d, other)):
+                            take(lo.id, d, code, +1)
+                            if other is not None:
+                                take(hi.id, d, other, +1)
+                            moved = True
+                            break
+                        if other is not None:
+                            take(lo.id, d, other, +1)
+                        take(hi.id, d, code, +1)
+                    if moved:
+                        break
+                if moved:
+                    break
+            if not moved:
+                break
+    return {(pid, d): code for pid, days in duty.items() for d, code in days.items()}
 
 
 def solve_center(
@@ -149,6 +231,7 @@ def solve_center(
     progress: ProgressFn | None = None,
     seed: int = 1,
     hint: str = "greedy",
+    parameters: dict | None = None,
 ) -> SolveStats:
     rules = roster.rules
     people = [p for p in roster.people if p.center == center]
@@ -161,6 +244,7 @@ def solve_center(
     free_vars: list = []
     hints: list = []
     greedy = greedy_hint(roster, people, need) if hint == "greedy" else {}
+    extra_hints: list = []
 
     for idx, p in enumerate(people):
         pattern = roster.patterns[p.pattern]
@@ -251,10 +335,14 @@ def solve_center(
             lo = m.NewIntVar(0, days, f"lo_{what}_{pattern_id}")
             hi = m.NewIntVar(0, days, f"hi_{what}_{pattern_id}")
             m.Add(hi - lo <= spread)
+            tallies = []
             for p in members:
                 cnt = sum(x[(p.id, d, s)] for d, s in cells if (p.id, d, s) in x)
                 m.Add(cnt >= lo)
                 m.Add(cnt <= hi)
+                tallies.append(sum(1 for d, s in cells if greedy.get((p.id, d)) == s))
+            if greedy:
+                extra_hints += [(lo, min(tallies)), (hi, max(tallies))]
 
     # coverage, aggregated per stretch of identical on-duty shifts
     step = roster.interval_min
@@ -269,6 +357,11 @@ def solve_center(
     on_duty = {key: m.NewIntVar(0, len(vs), f"n_{key[0]}_{key[1]}") for key, vs in per_slot.items()}
     for key, vs in per_slot.items():
         m.Add(on_duty[key] == sum(vs))
+    hinted = defaultdict(int)
+    for (_pid, d), s in greedy.items():
+        hinted[(d, s)] += 1
+    if greedy:
+        extra_hints += [(on_duty[key], hinted[key]) for key in per_slot]
     segments: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for i in range(roster.intervals):
         segments[tuple(sorted(covering.get(i, [])))][need[i]] += 1
@@ -281,8 +374,10 @@ def solve_center(
             u = m.NewIntVar(0, r, "short")
             m.Add(u >= r - cov)
             penalty.append(mult * u)
+            if greedy:
+                extra_hints.append((u, max(0, r - sum(hinted[k] for k in keys))))
     m.Minimize(sum(penalty) if penalty else 0)
-    for v, h in hints:
+    for v, h in hints + extra_hints:
         m.AddHint(v, h)
     stats.variables = len(m.Proto().variables)
 
@@ -291,6 +386,8 @@ def solve_center(
     solver.parameters.num_workers = max(1, int(workers))
     solver.parameters.relative_gap_limit = float(gap_ratio)
     solver.parameters.random_seed = seed
+    for name, value in (parameters or {}).items():
+        setattr(solver.parameters, name, value)
     t0 = time.perf_counter()
     watcher = _Watcher(stats, gap_ratio, t0)
     result: dict = {}
@@ -315,7 +412,8 @@ def solve_center(
     if stats.within_gap_s is None and stats.objective - stats.bound <= gap_ratio * max(1.0, abs(stats.objective)):
         stats.within_gap_s = stats.wall_s
     stats.short_agent_intervals = int(round(stats.objective))
-    for key in [k for k in roster.duties if roster.person(k[0]).center == center]:
+    member_ids = {p.id for p in people}
+    for key in [k for k in roster.duties if k[0] in member_ids]:
         del roster.duties[key]
     for (pid, d, s), v in x.items():
         if solver.Value(v):

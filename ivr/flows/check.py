@@ -213,6 +213,9 @@ class _Checker:
         elif ref.kind == "center":
             if n not in cfg.centers:
                 self.err(doc, ref.path, f"no center '{n}' in config/centers.yaml")
+            elif "transfer" in ref.path and not cfg.centers[n].numbers:
+                self.err(doc, ref.path, f"center '{n}' has no 'numbers' in config/centers.yaml to transfer to; "
+                                        f"to hand a call to its seats, enqueue to its queue instead")
 
     def config_refs(self):
         for doc, ref in self.pc.refs:

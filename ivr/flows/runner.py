@@ -156,7 +156,7 @@ class _Run:
                 node = flow.nodes[name]
                 step = PathStep(flow=flow.name, node=name, kind=node.kind, at_s=self.elapsed())
                 self.result.path.append(step)
-                self.log.info("flow.node", node=name, kind=node.kind)
+                self.log.info("flow.node", node=name, kind=node.kind, in_flow=flow.name)
                 nxt = await self.node(flow, node, step, frames)
                 step.duration_s = round(self.elapsed() - step.at_s, 3)
                 if isinstance(nxt, tuple):        # entering a sub-flow
@@ -272,6 +272,9 @@ class _Run:
         context["flow"] = flow.name
         context["language"] = self.language
         self.log.info("flow.enqueue", queue=queue, skills=list(node.skills), priority=node.priority)
+        # provisional: a caller who hangs up while queued or talking still ends as a queued call
+        self.set_outcome(kind="queue", queue=queue, skills=list(node.skills), priority=node.priority,
+                         talked=False, agent="")
         res = await self.services.enqueue(self.call, queue, node.skills, node.priority, context)
         if isinstance(res, bool):
             res = QueueResult(talked=res)
@@ -285,6 +288,7 @@ class _Run:
             await self.play(flow, [node.announce])
         number = steps.transfer_number(node.target, self.config)
         self.log.info("flow.transfer", target=str(node.target), number=number, mode=node.mode)
+        self.set_outcome(kind="transfer", target=str(node.target), number=number, mode=node.mode, status="DIALLING")
         dial = await self.services.transfer(self.call, number, node.mode)
         self.set_outcome(kind="transfer", target=str(node.target), number=number, mode=node.mode, status=dial.status)
         step.detail = f"transfer {number} {dial.status}"

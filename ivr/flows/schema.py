@@ -142,6 +142,9 @@ def parse_prompts(reader: Reader, path, value, file: str) -> dict[str, m.Prompt]
         ppath = tuple(path) + (pid,)
         if isinstance(spec, str):  # short form: the Chinese text
             spec = {"zh": spec}
+        if not isinstance(spec, dict):
+            reader.error(ppath, f"prompt '{pid}' must be its Chinese text or a mapping with zh, ko and audio, got {_type_name(spec)}")
+            continue
         if reader.mapping(ppath, spec, PROMPT_KEYS, what=f"prompt '{pid}'") is None:
             continue
         texts = {}

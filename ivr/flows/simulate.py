@@ -46,7 +46,8 @@ class ScriptedCall:
     """A CallControl whose caller presses scripted keys (or keys typed on stdin)."""
 
     def __init__(self, flowset: m.FlowSet, *, caller: str, dialled: str, presses: list[str] | None,
-                 out: TextIO | None = None, read: Callable[[], str] | None = None, dial_status: str = "ANSWER"):
+                 out: TextIO | None = None, read: Callable[[], str] | None = None, dial_status: str = "ANSWER",
+                 catalogue: dict | None = None):
         self.call_id = f"sim-{next(_ids)}"
         self.channel = "Local/simulated-caller"
         self.caller = caller
@@ -57,7 +58,7 @@ class ScriptedCall:
         self.out = out
         self.read = read
         self.dial_status = dial_status
-        self.catalogue = sound_catalogue(flowset)
+        self.catalogue = catalogue if catalogue is not None else sound_catalogue(flowset)
         self.lengths = flowset.config.prompt_seconds
         self.now_s = 0.0
         self.heard: list[dict] = []
@@ -212,9 +213,9 @@ def parse_at(text: str | None) -> dt.datetime:
 
 def simulate(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime, presses: list[str] | None,
              out: TextIO | None = None, read: Callable[[], str] | None = None, agent_talks: bool = True,
-             transfer_status: str = "ANSWER", flow: str | None = None) -> Walk:
+             transfer_status: str = "ANSWER", flow: str | None = None, catalogue: dict | None = None) -> Walk:
     call = ScriptedCall(flowset, caller=caller, dialled=dialled, presses=presses, out=out, read=read,
-                        dial_status=transfer_status)
+                        dial_status=transfer_status, catalogue=catalogue)
     services = SimServices(agent_talks=agent_talks, transfer_status=transfer_status)
 
     async def go() -> FlowResult:
@@ -248,6 +249,7 @@ def all_walks(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime,
     talking or not and transfers answered or not.  Returns (presses, transfer status, agent talked, walk)."""
     out = []
     seen: set = set()
+    catalogue = sound_catalogue(flowset)
     for transfer_status, agent_talks in (("ANSWER", True), ("NOANSWER", True), ("ANSWER", False)):
         todo: list[list[str]] = [[]]
         done_prefixes: set[tuple] = set()
@@ -257,7 +259,7 @@ def all_walks(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime,
                 continue
             done_prefixes.add(tuple(presses))
             walk = simulate(flowset, dialled=dialled, caller=caller, at=at, presses=list(presses),
-                            agent_talks=agent_talks, transfer_status=transfer_status, flow=flow)
+                            agent_talks=agent_talks, transfer_status=transfer_status, flow=flow, catalogue=catalogue)
             signature = tuple((s.flow, s.node, s.input, s.detail) for s in walk.result.path)
             if signature not in seen:
                 seen.add(signature)

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import time
 
 from ivr import log
 
@@ -59,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", action="append", type=parse_agent, default=[], metavar="ENDPOINT=KIND[:RING[:TALK[:ENDS]]]",
                    help="scripted agent; repeatable")
     p.add_argument("--talk-mean", type=positive, help="mean talk time (s, exponential) of dialplan agents")
+    p.add_argument("--talk-s", type=positive, help="fixed talk time (s) of dialplan agents (instead of --talk-mean)")
     p.add_argument("--ring-mean", type=positive, help="mean ring time (s, exponential) of dialplan agents")
     p.add_argument("--load-calls", type=int, default=0, help="generate this many random callers")
     p.add_argument("--load-rate", type=positive, default=10.0, help="callers per second (Poisson)")
@@ -78,6 +78,8 @@ async def serve(args) -> int:
     pbx = Pbx(config, agents=dict(args.agent))
     if args.talk_mean:
         pbx.default_talk_s = exponential(args.talk_mean)
+    if args.talk_s:
+        pbx.default_talk_s = args.talk_s
     if args.ring_mean:
         pbx.default_answer_after_s = exponential(args.ring_mean)
     host, port = await pbx.start()

@@ -106,12 +106,9 @@ async def run_agi(pbx, ch: Channel) -> None:
                 _end(pbx, ch, "HANGUP")
                 raise Gone()
     except (Gone, Redirected):
-        if ch.in_agi:
-            if isinstance(ch._wait, asyncio.Future):
-                pass
-            _end(pbx, ch, "HANGUP")
-            if ch.gone:
-                ch.agi_queue.clear()
+        _end(pbx, ch, "HANGUP")
+        if ch.gone:
+            ch.agi_queue.clear()
         raise
 
 

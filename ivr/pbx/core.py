@@ -17,7 +17,7 @@ from ivr import log
 from ivr.ami.protocol import encode
 
 from . import events as ev
-from .channels import Bridge, Channel, Gone, Redirected, Target, DIGIT
+from .channels import DIGIT, Bridge, Channel, Target
 from .config import ConfigError, PbxConfig
 from .records import CallRecord
 from .scripts import AgentBehaviour, CallerRun, CallerScript
@@ -62,7 +62,7 @@ class CallHandle:
 
     def hang_up(self) -> None:
         """The caller hangs up now."""
-        if not self.caller.gone:
+        if self.caller is not None and not self.caller.gone:
             self.caller.pbx.hangup(self.caller, cause=16, by="caller")
 
 
@@ -358,6 +358,8 @@ class Pbx:
             handle = self._handles.pop(rec.call_id, None)
             if handle is not None and not handle.ended.done():
                 handle.ended.set_result(rec)
+            log.get(__name__, call_id=rec.call_id).debug(
+                "pbx.call_end", hangup_by=rec.hangup_by, cause=cause, dials=[d.status for d in rec.dials])
 
     # -- answer ------------------------------------------------------------------------
     def answer(self, ch: Channel) -> None:
@@ -392,12 +394,25 @@ class Pbx:
                 ch.app_timer = None
             ch.task = self.spawn(run_dialplan(self, ch, target.context, target.exten, target.priority))
 
-    def dtmf(self, ch: Channel, digit: str, duration_ms: int | None = None, then=None, delay_s: float = 0.0) -> None:
-        """A key pressed on ``ch`` (for a Local ;1 leg, heard on its ;2 partner) after its duration."""
-        ms = self.config.timing.dtmf_duration_ms if duration_ms is None else duration_ms
-        self.later(delay_s + ms / 1000.0, self._deliver_dtmf, ch, digit, ms, then)
+    def dtmf(self, ch: Channel, digit: str, duration_ms: int | None = None, then=None, delay_s: float = 0.0,
+             after=None) -> None:
+        """A key pressed on ``ch`` (for a Local ;1 leg, heard on its ;2 partner) after its duration.
 
-    def _deliver_dtmf(self, ch: Channel, digit: str, ms: int, then) -> None:
+        ``then`` runs just before the key reaches the channel (PlayDTMF's answer);
+        ``after`` runs once the command that was waiting for it has reacted.
+        """
+        ms = self.config.timing.dtmf_duration_ms if duration_ms is None else duration_ms
+        self.later(delay_s + ms / 1000.0, self._deliver_dtmf, ch, digit, ms, then, after)
+
+    def _deliver_dtmf(self, ch: Channel, digit: str, ms: int, then, after=None) -> None:
+        try:
+            self._deliver_dtmf_now(ch, digit, ms, then)
+        finally:
+            if after is not None:
+                # Queued behind the woken command's next step, so it sees the command's reaction.
+                asyncio.get_running_loop().call_soon(after)
+
+    def _deliver_dtmf_now(self, ch: Channel, digit: str, ms: int, then) -> None:
         if then is not None:
             then()
         target = ch.peer if ch.peer is not None and ch.name.endswith(";1") else ch
@@ -490,7 +505,6 @@ class Pbx:
 
     def _start_caller_app(self, one: Channel, app, data, context, exten, priority) -> None:
         if app:
-            one.exten = one.exten
             if app.lower() == "wait" and data.strip():
                 try:
                     secs = float(data.split(",")[0])
@@ -516,43 +530,33 @@ class Pbx:
 
     # -- scripted calls ------------------------------------------------------------------
     def place_call(self, script: CallerScript) -> CallHandle:
-        """Start a scripted caller; the handle's ``wait()`` returns the call's record."""
+        """Start a scripted caller; the handle's ``wait()`` returns the call's record.
+
+        The caller is originated into ``script.context``/``script.did`` at once (no
+        await needed), as an AMI ``Originate ... Async: true`` would be.
+        """
         loop = asyncio.get_running_loop()
         ended = loop.create_future()
         num, name = script.number, script.name
         callerid = f"{name} <{num}>" if name else f"<{num}>"
-        placeholder = CallRecord(call_id="", channel="", caller_channel="", caller=num, caller_name=name,
-                                 dialled=script.did, start=time.time(), failed=True)
-        ok_one = None
-
-        # Originate synchronously up to the point where the channels exist.
-        spec = f"Local/{script.did}@{script.context}"
-        handle = CallHandle(placeholder, None, ended)  # type: ignore[arg-type]
-
-        async def go():
-            ok, one = await self.originate(spec, app="Wait", data="", callerid=callerid,
-                                           timeout_s=3600, script=script, async_=True)
-            if one is None:
-                placeholder.end = time.time()
-                self.records.append(placeholder)
-                if not ended.done():
-                    ended.set_result(placeholder)
-                return
-            handle.record = one.record
-            handle.caller = one
-            self._handles[one.record.call_id] = handle
-            if one.record.end is not None and not ended.done():
-                ended.set_result(one.record)
-
-        # originate() only awaits when async_ is False, so this completes at once.
-        coro = go()
+        coro = self.originate(f"Local/{script.did}@{script.context}", app="Wait", data="",
+                              callerid=callerid, timeout_s=3600, script=script, async_=True)
         try:
-            coro.send(None)
-        except StopIteration:
-            pass
-        else:  # pragma: no cover - originate never suspends when async
-            self.spawn(coro)
-        del ok_one
+            coro.send(None)          # an async originate never suspends
+        except StopIteration as stop:
+            ok, one = stop.value
+        else:  # pragma: no cover - guarded by originate's structure
+            coro.close()
+            raise RuntimeError("originate suspended unexpectedly")
+        if one is None:
+            rec = CallRecord(call_id="", channel="", caller_channel="", caller=num, caller_name=name,
+                             dialled=script.did, start=time.time(), end=time.time(), failed=True)
+            self.records.append(rec)
+            ended.set_result(rec)
+            _log.info("pbx.call_failed", dialled=script.did, context=script.context)
+            return CallHandle(rec, None, ended)  # type: ignore[arg-type]
+        handle = CallHandle(one.record, one, ended)
+        self._handles[one.record.call_id] = handle
         return handle
 
     def agent_for(self, target: str) -> AgentBehaviour | None:

@@ -121,14 +121,16 @@ class CallerRun:
         _, key = self.script.keys[self._step]
         self._step += 1
         ms = self.script.dtmf_ms
+        last = len(key) - 1
         for i, digit in enumerate(key):   # a key string is dialled digit after digit
-            self.pbx.dtmf(self.caller, digit, ms, delay_s=i * 2 * ms / 1000.0)
-        # The next step counts from this press while the same input wait goes on.
-        self._arm_after_press()
+            self.pbx.dtmf(self.caller, digit, ms, delay_s=i * 2 * ms / 1000.0,
+                          after=self._arm_after_press if i == last else None)
 
     def _arm_after_press(self) -> None:
-        # The digit reaches the channel after its duration; the next step starts from there.
-        if self._input:
+        # Once the key has reached the channel and the waiting command has reacted: if
+        # the same input wait goes on (more digits wanted), the next step counts from here;
+        # otherwise it waits for the next input wait.
+        if self._input and not self.caller.gone:
             self._arm()
 
     # -- prompts, hold, ringing, talk ------------------------------------------------------------

@@ -15,7 +15,6 @@ from ivr.ami.protocol import Message, Oversized, Parser, encode
 
 from . import events as ev
 from .channels import Target
-from .core import parse_callerid
 
 _log = log.get(__name__)
 

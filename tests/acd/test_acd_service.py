@@ -170,3 +170,23 @@ async def test_call_record_kept_and_exported(acd, clock):
     rows = await acd.store.records(clock() - 1)
     assert rows[0]["flow_path"] == ["welcome", "lang:ko", "queue"] and rows[0]["survey_score"] == 5
     assert rows[0]["node"] == "n1"
+
+
+async def test_call_record_from_the_acd_view(acd, clock):
+    await acd.login("c1")
+    await acd.enqueue(CallRequest("z", "changchun", caller="139", dialled="12345", flow_path=["menu", "1"]))
+    offer = await offer_for(acd, "z")
+    clock.advance(7)
+    await acd.ring_result("z", offer.agent_id, "ANSWER")
+    clock.advance(50)
+    await acd.call_ended("z", "c1", 50)
+    rec = await acd.call_record("z", survey_score=5, talk_s=50)
+    assert (rec.outcome, rec.agent_id, rec.wait_s, rec.dialled, rec.flow_path) == ("answered", "c1", 7.0, "12345", ["menu", "1"])
+    rows = await acd.store.records(clock() - 3600)
+    assert rows[0]["survey_score"] == 5 and rows[0]["outcome"] == "answered"
+    await acd.enqueue(CallRequest("gone", "changchun", caller="138"))
+    clock.advance(3)
+    await acd.abandoned("gone")
+    assert (await acd.call_record("gone")).outcome == "abandoned"
+    with pytest.raises(AcdError, match="no call"):
+        await acd.call_record("never")

@@ -159,7 +159,7 @@ async def test_request_callback_keeps_place(store, cfg):
 
 
 async def test_priority_and_enqueue_idempotent(store, cfg):
-    await ready(store, cfg)
+    await ready(store, cfg, "c1")
     assert await store.enqueue(mk_call("a", t=T0)) == 1
     assert await store.enqueue(mk_call("b", t=T0 + 1)) == 2
     assert await store.enqueue(mk_call("vip", priority=3, t=T0 + 2)) == 1
@@ -168,6 +168,10 @@ async def test_priority_and_enqueue_idempotent(store, cfg):
     assert [cid for cid, _ in waiting["changchun"]] == ["vip", "a", "b"]
     _, calls = await store.snapshot(2)
     assert [c.call_id for c in calls] == ["vip", "a"]
+    _, calls = await store.snapshot(100)          # one free agent: the head 8 of each queue
+    assert [c.call_id for c in calls] == ["vip", "a", "b"]
+    await store.agent_action("c1", "pause", "", T0 + 1)
+    assert await store.snapshot(100) == ([], [])   # nobody free: nothing to read
 
 
 async def test_stats_service_levels(store, cfg):
@@ -249,3 +253,18 @@ async def test_epoch_is_stable(store):
     e1 = await store.ensure_epoch("n1", T0)
     e2 = await store.ensure_epoch("n2", T0 + 1)
     assert e1 == e2 and e1.startswith("n1@")
+
+
+async def test_finished_calls_do_not_pile_up(store, cfg):
+    await ready(store, cfg, "c1")
+    await store.enqueue(mk_call("x"))
+    await store.claim([("x", "c1", 10, 5)], T0 + 1)
+    await store.ring_result("x", "c1", "ANSWER", T0 + 2, 2)
+    await store.call_ended("x", "c1", 5, T0 + 7, 0)
+    if hasattr(store, "_pool"):
+        ttl = await store._pool.ttl(store.key("call", "x"))
+        assert 0 < ttl <= 86400                 # Redis expires it
+        assert await store._pool.hexists(store.key("route"), "x") is False
+    else:
+        await store.release_wrapups(T0 + 7 + 86400 + 1)
+        assert await store.get_call("x") is None

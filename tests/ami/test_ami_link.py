@@ -22,6 +22,16 @@ from ivr.ami.link import DEFAULT_FILTERS, backoff_delay
 from ami_fake import SECRET, FakeAmi, answer, make_link
 
 
+@pytest.fixture(autouse=True)
+def _log_everything():
+    """Other suites set a warning level for the session; these tests read info events."""
+    from ivr import log
+
+    log.setup("debug", json=True)
+    yield
+    log.setup("warning", json=False)
+
+
 async def wait_until(predicate, what: str, deadline: float = 10.0) -> None:
     """Poll an asynchronous outcome; the deadline only keeps a broken test from hanging."""
     async with asyncio.timeout(deadline):

@@ -138,8 +138,12 @@ ROUTES = [("043112345", "13900001111"), ("043212345", "13900001111"), ("04331234
           ("12319", "043588881234"), ("12328", "13900001111"), ("12369", "043988881234"), ("12358", "043688881234")]
 
 
-@pytest.mark.parametrize("did,caller", ROUTES)
-@pytest.mark.parametrize("at", [WORKDAY, NIGHT, HOLIDAY])
+# the merged flow does not look at the calendar; the center flows do (enterprise experts, Korean seats)
+WALKS = [(did, caller, at) for did, caller in ROUTES[:3] for at in (WORKDAY, NIGHT, HOLIDAY)] + \
+        [(did, caller, WORKDAY) for did, caller in ROUTES[3:]]
+
+
+@pytest.mark.parametrize("did,caller,at", WALKS)
 def test_every_path_of_every_shipped_flow(in_root, capsys, shipped, did, caller, at):
     out = simulate(capsys, "--did", did, "--caller", caller, "--at", at, "--all-paths")
     paths = out["paths"]
@@ -158,12 +162,28 @@ def test_every_path_of_every_shipped_flow(in_root, capsys, shipped, did, caller,
             assert kind == "queue"                          # a failed transfer still reaches a person
 
 
-def test_all_paths_visit_every_node_of_every_shipped_flow(in_root, capsys, shipped):
+def test_all_paths_visit_every_node_of_every_shipped_flow(shipped):
+    from ivr.flows.simulate import all_walks, parse_at
+
     visited = set()
-    for did, caller in ROUTES:
-        for at in (WORKDAY, NIGHT):
-            out = simulate(capsys, "--did", did, "--caller", caller, "--at", at, "--all-paths")
-            for p in out["paths"]:
-                visited |= {(s["flow"], s["node"]) for s in p["path"]}
+    runs = [(did, caller, WORKDAY) for did, caller in ROUTES] + [("043312345", "13900001111", NIGHT),
+                                                                   ("043212345", "13900001111", NIGHT)]
+    for did, caller, at in runs:
+        for _, _, _, walk in all_walks(shipped, dialled=did, caller=caller, at=parse_at(at)):
+            visited |= {(s.flow, s.node) for s in walk.result.path}
     every = {(f.name, n) for f in shipped.flows.values() for n in f.nodes}
     assert every - visited == set()
+
+
+def test_nobody_free_caller_leaves_a_mobile_number(in_root, capsys):
+    out = simulate(capsys, "--did", "043612345", "--caller", "043688881234", "--no-agent",
+                   "--press", "1,1391234567,13912345678#")
+    assert out["outcome"]["kind"] == "queue" and out["outcome"]["talked"] is False
+    assert out["variables"]["callback_number"] == "13912345678"
+    assert [p["id"] for p in out["prompts"]][1:] == ["callback_ask", "callback_invalid", "callback_ask",
+                                                       "callback_noted", "goodbye"]
+
+
+def test_wrong_callback_number_twice_is_not_stored(in_root, capsys):
+    out = simulate(capsys, "--did", "043612345", "--caller", "043688881234", "--no-agent", "--press", "1,123,12912345678")
+    assert "callback_number" not in out["variables"] and out["prompts"][-1]["id"] == "goodbye"

@@ -21,7 +21,7 @@ import pytest
 from ivr.ami.protocol import Message, parse_message
 from ivr.pbx import Pbx, PbxConfig
 
-from conftest import SECRET, Client, first_local_seq, load_capture
+from pbx_client import SECRET, Client, first_local_seq, load_capture
 
 SPEED = 5.0
 

@@ -9,7 +9,7 @@ import pytest
 
 from ivr.pbx import AgentBehaviour, CallerScript
 
-from conftest import Client, agi, next_call
+from pbx_client import Client, agi, next_call
 
 
 def env_of(start) -> dict[str, str]:

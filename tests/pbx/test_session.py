@@ -10,7 +10,7 @@ from ivr.pbx import ConfigError, Pbx, PbxConfig
 from ivr.pbx.config import pattern_regex
 from ivr.pbx.events import ALL, AGI, CALL, DTMF, Filters, parse_mask
 
-from conftest import SECRET, Client, agi, next_call
+from pbx_client import SECRET, Client, agi, next_call
 
 
 async def test_actions_before_login_are_refused(pbx):
@@ -207,3 +207,37 @@ async def test_start_needs_a_secret_and_a_free_port(pbx):
     busy = Pbx(PbxConfig.load(secret=SECRET, port=pbx.address[1]))
     with pytest.raises(ConfigError, match=f"127.0.0.1:{pbx.address[1]}"):
         await busy.start()
+
+
+async def test_local_pair_names_and_ids(pbx, client):
+    import re
+    from ivr.pbx import CallerScript
+    handle = pbx.place_call(CallerScript(number="13804310000", name="李四"))
+    start = await next_call(client)
+    news = client.events("Newchannel")[:2]
+    one, two = news[0], news[1]
+    assert re.fullmatch(r"Local/12345@hotline-in-[0-9a-f]{8};1", one["Channel"])
+    assert two["Channel"] == one["Channel"][:-1] + "2" == start["Channel"]
+    assert re.fullmatch(r"pbx1-\d+\.\d+", one["Uniqueid"]) and one["Uniqueid"] != two["Uniqueid"]
+    assert one["Linkedid"] == two["Linkedid"] == one["Uniqueid"]
+    assert start["Uniqueid"] == two["Uniqueid"] and start["CallerIDName"] == "李四"
+    handle.hang_up()
+    rec = await handle.wait(5)
+    hangups = [m for m in client.events("Hangup") if m["Linkedid"] == one["Linkedid"]]
+    assert {m["Channel"] for m in hangups} == {one["Channel"], two["Channel"]}
+    assert all(m["Cause"] == "16" and m["Cause-txt"] == "Normal Clearing" for m in hangups)
+    assert rec.caller_channel == one["Channel"] and rec.channel == two["Channel"]
+
+
+async def test_originate_to_extension_runs_dialplan_on_the_first_leg(pbx, client):
+    """A callback: ring Local/1001@agents and, once answered, put that leg into hotline-in."""
+    r = await client.action("Originate", Channel="Local/1001@agents", Context="hotline-in", Exten="12345",
+                            Priority="1", CallerID="<12345>", Async="true", ActionID="cb")
+    assert r["Message"] == "Originate successfully queued"
+    resp = await client.wait_for(lambda m: m.event == "OriginateResponse")
+    assert resp["Response"] == "Success" and resp["Channel"].endswith(";1")
+    start = await next_call(client)
+    assert start["Channel"] == resp["Channel"] and start["Context"] == "hotline-in"
+    assert await agi(client, start["Channel"], "HANGUP") == "200 result=1"
+    await client.wait_for(lambda m: m.event == "Hangup" and m["Channel"] == resp["Channel"][:-1] + "2")
+    assert pbx.channels == {}

@@ -207,3 +207,21 @@ def test_cli_erlang_impossible_and_bad_values():
     assert out.returncode == 2 and "needs more than" in out.stderr and "Traceback" not in out.stderr
     out = _cli("--calls", "-3", "--interval-min", "30", "--aht-s", "180")
     assert out.returncode == 2 and "usage:" in out.stderr
+
+
+def test_agents_needed_minimal_over_many_random_inputs():
+    import random
+
+    rnd = random.Random(3)
+    for _ in range(80):
+        calls = rnd.choice([0.5, 3, 20, 100, 700, 3000]) * rnd.uniform(0.5, 1.5)
+        aht, target, within = rnd.uniform(60, 600), rnd.uniform(0.5, 0.95), rnd.choice([0, 10, 15, 30])
+        patience, occ = rnd.choice([None, 30.0, 120.0, 600.0]), rnd.choice([0.8, 0.9, 1.0])
+
+        def ok(n):
+            e = evaluate(n, calls, 1800, aht, within, patience)
+            return e.service_level >= target and e.occupancy <= occ + 1e-12
+
+        r = agents_needed(calls, 1800, aht, target, within, patience_s=patience, max_occupancy=occ)
+        assert ok(r.agents)
+        assert r.agents == 0 or not ok(r.agents - 1), (calls, aht, target, within, patience, occ)

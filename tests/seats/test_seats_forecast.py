@@ -99,3 +99,11 @@ def test_cli_compare_json_and_chart(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "seats.cli", "compare", "--forecast", str(SAMPLE_FORECAST),
                           "--center", "atlantis"], capture_output=True, text=True)
     assert bad.returncode == 2 and "atlantis" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_chart_needs_png_or_svg(tmp_path):
+    f = read_forecast(SAMPLE_FORECAST)
+    rows = compare(f, ServiceTarget(), seats=20, operators=60, hours_week=40)
+    with pytest.raises(SeatsError, match=r"\.png or \.svg"):
+        chart(rows, tmp_path / "c.jpg", "test")
+    assert not (tmp_path / "c.jpg").exists()

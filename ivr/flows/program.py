@@ -1,0 +1,65 @@
+"""The engine's per-call program for flows: snapshot, walk, story.
+
+The engine calls ``program(call, record)`` for every call and ``program.reload()``
+on SIGHUP; this class is that program for the shipped flows, given the services
+(ACD queueing, transfers, storage) the engine provides.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any, Callable
+
+from ivr import log
+from ivr.flows.registry import FlowRegistry
+from ivr.flows.runner import FlowResult, FlowServices, run_flow
+
+
+def outcome_word(result: FlowResult) -> str:
+    """The engine's outcome words (ivr.engine.records) for a flow result."""
+    o = result.outcome
+    kind = o.get("kind")
+    if kind == "queue":
+        if o.get("talked"):
+            return "answered"
+        return "abandoned" if result.hung_up_by == "caller" else "failed"
+    if kind == "transfer":
+        return "transferred" if o.get("status") in ("ANSWER", "DIALLING") else "failed"
+    if kind == "abandoned":
+        return "abandoned"
+    if kind == "hangup":
+        return "completed"
+    return "failed"
+
+
+class FlowProgram:
+    def __init__(self, registry: FlowRegistry, services: FlowServices, *, now: Callable | Any = None):
+        self.registry = registry
+        self.services = services
+        self.now = now
+
+    def reload(self) -> list:
+        """SIGHUP: load and check the flows again; the old version serves if they are broken."""
+        return self.registry.reload()
+
+    async def __call__(self, call, record: Any) -> FlowResult:
+        plan = self.registry.plan(call.dialled, call.caller)
+        if not plan.route.matched:
+            log.get(__name__, call_id=call.call_id).warning("flow.no_route", dialled=call.dialled,
+                                                            center=plan.route.center)
+        if getattr(record, "answered", None) is None:
+            record.answered = time.time()
+        try:
+            result = await run_flow(plan.flow, call, self.services, now=self.now, variables=plan.route.vars)
+        finally:
+            record.node = f"{plan.flow.name}@{plan.flowset.version}"
+        record.path = [asdict(step) for step in result.path]
+        record.survey = result.survey
+        if result.outcome.get("kind") == "queue":
+            record.queue = record.queue or result.outcome["queue"]
+            if record.queued is None and result.to_queue_s is not None:
+                record.queued = record.answered + result.to_queue_s
+        if not record.outcome:
+            record.outcome = outcome_word(result)
+        return result

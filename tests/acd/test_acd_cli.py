@@ -1,0 +1,101 @@
+"""The `acd` command against the real Redis (unique prefix), and its one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+
+from acd import cli
+
+from acd_fixtures import redis_store, unique_prefix, wipe
+
+
+@pytest.fixture
+def prefix():
+    p = unique_prefix("cli")
+    yield p
+    asyncio.run(wipe(p))
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_unreachable_redis_is_one_line(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
+    assert code == 1
+    assert err == f"acd: cannot reach Redis at 127.0.0.1:{port}: Connection refused\n"
+
+
+def test_wrong_flag_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["status", "--jsn"])
+    assert exc.value.code == 2
+    assert "usage: acd" in capsys.readouterr().err
+
+
+def test_bad_redis_address_and_bad_since(capsys):
+    assert run(capsys, "--redis", "localhost", "status")[:3:2] == (2, "acd: --redis 'localhost': expected HOST:PORT\n")
+    code, _, err = run(capsys, "export", "--since", "yesterday")
+    assert code == 2 and err.startswith("acd: --since 'yesterday': expected an ISO date/time")
+
+
+def test_broken_config_names_file_and_line(capsys, tmp_path):
+    bad = tmp_path / "acd.yaml"
+    bad.write_text("queues:\n  - id: a\n    wrapup_s: [\n")
+    code, _, err = run(capsys, "--config", str(bad), "status")
+    assert code == 2
+    assert err.startswith(f"acd: {bad}:") and "invalid YAML" in err and err.count("\n") == 1
+
+
+def test_agent_commands_and_status(capsys, prefix):
+    assert run(capsys, "--prefix", prefix, "agent", "login", "1301") == (0, "agent 1301: available\n", "")
+    assert run(capsys, "--prefix", prefix, "agent", "pause", "1301", "--reason", "lunch") == (0, "agent 1301: paused (lunch)\n", "")
+    code, out, err = run(capsys, "--prefix", prefix, "agent", "login", "9999")
+    assert (code, err) == (1, "acd: unknown agent '9999'\n")
+    code, out, _ = run(capsys, "--prefix", prefix, "status", "--json")
+    figures = json.loads(out)
+    yanbian = next(q for q in figures["queues"] if q["queue"] == "yanbian")
+    assert yanbian["agents"]["paused"] == 1
+    agent = next(a for a in figures["agents"] if a["agent"] == "1301")
+    assert (agent["state"], agent["reason"]) == ("paused", "lunch")
+    code, out, _ = run(capsys, "--prefix", prefix, "status")
+    assert code == 0 and "yanbian" in out and "接通率" in out and "1301" in out
+    code, out, _ = run(capsys, "--prefix", prefix, "agent", "list")
+    assert code == 0 and "paused" in out and "Local/1301@agents" in out
+
+
+def test_export_csv_and_jsonl(capsys, prefix, tmp_path):
+    now = time.time()
+
+    async def put():
+        store = await redis_store(prefix)
+        await store.put_record({"call_id": "old", "ts": now - 7200, "caller": "1", "outcome": "answered"}, now, 86400)
+        await store.put_record({"call_id": "new", "ts": now - 60, "caller": "13900000000", "queue": "yanbian",
+                                "flow_path": ["menu", "ko"], "outcome": "answered", "survey_score": 4}, now, 86400)
+        await store.close()
+
+    asyncio.run(put())
+    code, out, _ = run(capsys, "--prefix", prefix, "export", "--since", "1h", "--format", "jsonl")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["call_id"] for r in rows] == ["new"]
+    dest = tmp_path / "calls.csv"
+    code, _, err = run(capsys, "--prefix", prefix, "export", "--since", "3h", "--format", "csv", "--out", str(dest))
+    lines = dest.read_text().splitlines()
+    assert code == 0 and err == f"2 records written to {dest}\n"
+    assert lines[0].startswith("call_id,ts,dialled,caller")
+    assert lines[2].startswith("new,") and "menu>ko" in lines[2] and lines[2].count(",4,") == 1
+
+
+def test_check(capsys):
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and "12 queues" in out

@@ -1,0 +1,64 @@
+"""config/acd.yaml: the shipped file loads, and mistakes name file:line."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from acd import config as config_mod
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_has_every_center_and_skill():
+    cfg = config_mod.load(ROOT / "config" / "acd.yaml")
+    assert set(cfg.queues) == set(config_mod.CENTERS)
+    assert cfg.skills == ["zh", "ko", "enterprise", "expert"]
+    assert cfg.service_level_s == 15
+    korean = [a for a in cfg.agents if "ko" in a.skills]
+    assert any(a.center == "yanbian" for a in korean)
+    assert all(a.dial.startswith("Local/") and a.dial.endswith("@agents") for a in cfg.agents)
+    for q in cfg.queues.values():                  # every center can reach a person
+        assert any(q.id in a.queues for a in cfg.agents), q.id
+    city = cfg.queues["jilin"]
+    assert any("province" in step.overflow for step in city.escalation)
+    assert any("changchun" in step.overflow for step in cfg.queues["province"].escalation)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("queues: [{id: a}\n", 2, "invalid YAML"),
+    ("queues:\n  - id: a\n    escalation: [{after_s: 5, overflow: [nowhere]}]\n", 2, "overflow target 'nowhere'"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {klingon: 3}}\n", 4, "unknown skill 'klingon'"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: x}\n", 4, "dial must be an Asterisk dial string"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: b, dial: PJSIP/x}\n", 4, "queue 'b' is not defined"),
+    ("queues:\n  - id: a\n    ring_timeout_s: soon\n", 2, "ring_timeout_s must be a number"),
+    ("queues:\n  - id: a\n    routing: random\n", 2, "routing must be one of"),
+    ("redis: {password: hunter2}\nqueues:\n  - id: a\n", 1, "HOTLINE_REDIS_PASSWORD"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {zh: 9}}\n", 4, "must be 1-5"),
+])
+def test_mistakes_name_file_and_line(text, line, message):
+    with pytest.raises(config_mod.ConfigError) as err:
+        config_mod.parse(text, "acd.yaml")
+    assert str(err.value).startswith(f"acd.yaml:{line}: ")
+    assert message in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_password_from_env_or_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(config_mod.PASSWORD_ENV, raising=False)
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    cfg = config_mod.parse(f"redis: {{password_file: {secret}}}\nqueues: [{{id: a}}]\n")
+    assert cfg.redis.password() == "s3cret"
+    monkeypatch.setenv(config_mod.PASSWORD_ENV, "fromenv")
+    assert cfg.redis.password() == "fromenv"
+    monkeypatch.delenv(config_mod.PASSWORD_ENV)
+    missing = config_mod.parse("redis: {password_file: /nonexistent/pw}\nqueues: [{id: a}]\n")
+    with pytest.raises(config_mod.ConfigError, match="/nonexistent/pw: cannot read"):
+        missing.redis.password()
+
+
+def test_missing_file():
+    with pytest.raises(config_mod.ConfigError, match="nope.yaml: cannot read"):
+        config_mod.load("nope.yaml")
