@@ -77,6 +77,16 @@ local function log_outcome(c, outcome, wait, now)
   redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - 86400))
   redis.call('SADD', P .. 'queues', c.queue)
 end
+local function aroute(a)
+  -- what routing needs of an agent besides its idle time (the score in avail)
+  local q = ''
+  if type(a.queues) == 'table' then q = table.concat(a.queues, ',') end
+  local sk = {}
+  if type(a.skills) == 'table' then
+    for name, level in pairs(a.skills) do sk[#sk + 1] = name .. ':' .. tostring(level) end
+  end
+  redis.call('HSET', P .. 'aroute', a.id, q .. '\t' .. table.concat(sk, ','))
+end
 local function finish(k, cid)
   redis.call('EXPIRE', k, 86400)
   redis.call('HDEL', P .. 'route', cid)
@@ -99,6 +109,7 @@ for i = 3, #ARGV do
     a.state = 'logged_out'; a.since = now
     setj(k, a)
   end
+  aroute(a)
   redis.call('SADD', P .. 'agents', a.id)
 end
 return #ARGV - 2
@@ -175,30 +186,34 @@ kick()
 return redis.call('ZRANK', P .. 'wait:' .. c.queue, c.call_id) + 1
 """
 
-#: ARGV: prefix, limit.  Available agents (a JSON list on the first line), then the head of
-#: every queue (4 calls per free agent, at least 8, at most ``limit``) as routing lines
-#: "call_id TAB queue TAB priority TAB enqueued_at TAB due_at TAB kind TAB skills,..".
+#: ARGV: prefix, limit.  Routing lines, no JSON: available agents
+#: "id TAB idle_since TAB queue,.. TAB skill:level,..", an empty line, then the head of every
+#: queue (4 calls per free agent, at least 8, at most ``limit``) as
+#: "call_id TAB queue TAB priority TAB enqueued_at TAB due_at TAB kind TAB skill,..".
 #: Read-only: the decisions made on it are checked by CLAIM.
 SNAPSHOT = r"""
 local P = ARGV[1]
 local limit = tonumber(ARGV[2])
-local agents = {}
-for _, id in ipairs(redis.call('ZRANGE', P .. 'avail', 0, -1)) do
-  local v = redis.call('GET', P .. 'agent:' .. id)
-  if v then agents[#agents + 1] = v end
+local avail = redis.call('ZRANGE', P .. 'avail', 0, -1, 'WITHSCORES')
+if #avail == 0 then return '' end
+local ids = {}
+for i = 1, #avail, 2 do ids[#ids + 1] = avail[i] end
+local routes = redis.call('HMGET', P .. 'aroute', unpack(ids))
+local lines = {}
+for i, id in ipairs(ids) do
+  if routes[i] then lines[#lines + 1] = id .. '\t' .. avail[2 * i] .. '\t' .. routes[i] end
 end
-if #agents == 0 then return '[]' end
-local depth = math.min(limit, math.max(8, 4 * #agents))   -- acd.store.snapshot_depth
-local rows = {}
+lines[#lines + 1] = ''
+local depth = math.min(limit, math.max(8, 4 * #ids))   -- acd.store.snapshot_depth
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-  local ids = redis.call('ZRANGE', P .. 'wait:' .. q, 0, depth - 1)
-  if #ids > 0 then
-    for _, v in ipairs(redis.call('HMGET', P .. 'route', unpack(ids))) do
-      if v then rows[#rows + 1] = v end
+  local cids = redis.call('ZRANGE', P .. 'wait:' .. q, 0, depth - 1)
+  if #cids > 0 then
+    for _, v in ipairs(redis.call('HMGET', P .. 'route', unpack(cids))) do
+      if v then lines[#lines + 1] = v end
     end
   end
 end
-return '[' .. table.concat(agents, ',') .. ']\n' .. table.concat(rows, '\n')
+return table.concat(lines, '\n')
 """
 
 #: ARGV: prefix, now, then (call id, agent id, ring timeout s, grace s) repeated.
@@ -419,6 +434,7 @@ local a = cjson.decode(ARGV[2])
 local k = P .. 'agent:' .. a.id
 if redis.call('EXISTS', k) == 1 then return 0 end
 setj(k, a)
+aroute(a)
 redis.call('SADD', P .. 'agents', a.id)
 if a.state == 'available' then redis.call('ZADD', P .. 'avail', a.idle_since, a.id); kick() end
 if a.state == 'wrapup' then redis.call('ZADD', P .. 'wrap', a.wrap_until, a.id) end

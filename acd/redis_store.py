@@ -211,10 +211,24 @@ class RedisStore(Store):
 
     async def snapshot(self, limit):
         raw = await self._run("SNAPSHOT", limit)
-        head, _, rows = raw.partition("\n")
-        agents = [Agent.from_dict(a) for a in json.loads(head)]
+        if not raw:
+            return [], []
+        agent_part, _, call_part = raw.partition("\n\n")
+        agents = []
+        for row in agent_part.split("\n"):
+            if not row:
+                continue
+            aid, idle, queues, skills = row.split("\t")
+            levels = {}
+            for item in skills.split(",") if skills else ():
+                name, _, level = item.partition(":")
+                levels[name] = int(float(level))
+            agents.append(Agent(id=aid, dial="", queues=queues.split(",") if queues else [], skills=levels,
+                                state="available", idle_since=float(idle)))
         calls = []
-        for row in rows.split("\n") if rows else ():
+        for row in call_part.split("\n"):
+            if not row:
+                continue
             cid, queue, prio, enq, due, kind, skills = row.split("\t")
             calls.append(Call(call_id=cid, queue=queue, skills=skills.split(",") if skills else [],
                               priority=int(float(prio)), enqueued_at=float(enq), due_at=float(due), kind=kind))

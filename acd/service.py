@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
 from acd import routing, stats as stats_mod
@@ -85,6 +84,7 @@ class Acd:
         self._tasks: list[asyncio.Task] = []
         self._epoch: str | None = None
         self._hold_until = 0.0                  # no dispatching before (recovery window)
+        self._maint_passes = 0
         self._store_down_since: float | None = None
         self._recover_lock = asyncio.Lock()
         self._running = False
@@ -463,8 +463,9 @@ class Acd:
         if released or reaped:
             self._kick.set()
         await self._check_epoch()
-        # Slow poll: an offer whose notification was lost still reaches its caller.
-        ids = list(self._waiters)
+        # Slow poll (every 4th pass): an offer whose notification was lost still reaches its caller.
+        self._maint_passes += 1
+        ids = list(self._waiters) if self._maint_passes % 4 == 0 else []
         if ids:
             for call in await self.store.get_calls(ids):
                 if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALL:

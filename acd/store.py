@@ -40,7 +40,10 @@ class Store:
     async def enqueue(self, call: Call) -> int: raise NotImplementedError
     async def get_call(self, call_id: str) -> Call | None: raise NotImplementedError
     async def get_calls(self, call_ids: list[str]) -> list[Call | None]: raise NotImplementedError
-    async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]: raise NotImplementedError
+    async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
+        """Free agents and queue heads, with the fields routing reads (id, queues, skills,
+        idle_since; call id, queue, skills, priority, times, kind) and no more."""
+        raise NotImplementedError
     async def claim(self, pairs: list[tuple[str, str, float, float]], now: float) -> list[Offer]: raise NotImplementedError
     async def ring_result(self, call_id: str, agent_id: str, status: str, now: float, max_misses: int,
                           party: str = "agent", retry_s: float = 0.0, max_attempts: int = 1) -> str: raise NotImplementedError

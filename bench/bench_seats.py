@@ -82,10 +82,13 @@ def bench_roster(args) -> None:
           f"{'short':>8}{'bound':>8}{'covered':>9}")
     total_first = total_gap = total_wall = 0.0
     gap_all = True
+    budget, people_left = args.time_limit, len(people)
     for s in sizes:
         n = s.operators
-        share = max(3.0, args.time_limit * n / len(people))
+        # time left over by a center that finished early goes to the ones after it
+        share = max(3.0, budget * n / people_left)
         st = solve_center(roster, s.center, time_limit_s=share, workers=args.workers)
+        budget, people_left = max(0.0, budget - st.wall_s), people_left - n
         short = roster.shortfalls(s.center)
         covered = 100 * (1 - len(short) / roster.intervals)
         total_first += st.first_solution_s or share

@@ -29,7 +29,8 @@ class DemoOptions:
     seed: int = 1
     talk_mean_s: float = 60.0          # the PBX's seconds
     patience_mean_s: float = 90.0      # callers on hold music give up after this, on average
-    load: float = 0.8                  # offered load per agent (Erlangs per agent)
+    load: float = 0.6                  # offered load per agent (Erlangs per agent, talk + wrap-up)
+    wrapup_s: float = 10.0             # the ACD's wrap-up after each call (config/acd.yaml)
     noanswer_agents: int = 1           # agents whose phone rings out (ring-timeout path)
     minimal: bool = False              # the smoke path instead of flows and ACD
     timeout_s: float = 120.0           # wall-clock guard for the whole run
@@ -61,8 +62,26 @@ class DemoRun:
         return out
 
 
+#: Where the demo's agents sit: the centers its callers reach (Changchun and the
+#: province share 12345; Jilin City and Yanbian by area code), Korean in Yanbian.
+DEMO_SEATS = (("changchun", ("zh",)), ("province", ("zh",)), ("jilin", ("zh",)), ("yanbian", ("zh", "ko")),
+              ("changchun", ("zh", "enterprise")), ("province", ("zh", "expert")))
+
+
 def agent_endpoints(n: int) -> list[str]:
     return [f"Local/{1001 + i}@agents" for i in range(n)]
+
+
+def demo_agents(n: int):
+    """``n`` ACD agents spread over the demo's centers, dialled at Local/NNNN@agents."""
+    from acd.model import Agent
+
+    agents = []
+    for i, endpoint in enumerate(agent_endpoints(n)):
+        center, skills = DEMO_SEATS[i % len(DEMO_SEATS)]
+        agents.append(Agent(id=str(1001 + i), dial=endpoint, name=f"demo-{1001 + i}", center=center,
+                            queues=[center], skills={s: 3 for s in skills}))
+    return agents
 
 
 def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
@@ -78,7 +97,7 @@ def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
 
 def caller_load(options: DemoOptions) -> list[tuple[float, CallerScript]]:
     serving = max(1, options.agents - options.noanswer_agents)
-    rate = options.load * serving / options.talk_mean_s
+    rate = options.load * serving / (options.talk_mean_s + options.wrapup_s)
     profile = LoadProfile(rate_per_s=rate, calls=options.calls, seed=options.seed,
                           patience_mean_s=options.patience_mean_s,
                           key_choices=(("1", 0.5), ("2", 0.4), ("0", 0.1)))
@@ -92,15 +111,21 @@ async def run_demo(options: DemoOptions, *,
     from ivr.runtime import build_runtime
 
     secret = os.urandom(12).hex()
+    acd_config, prompts = None, {}
+    if not options.minimal:
+        acd_config, prompts = _acd_and_prompts(options)
     pbx = Pbx(PbxConfig.load(speed=options.speed, seed=options.seed, secret=secret),
               agents=agent_behaviours(options))
+    pbx.config.prompts.update(prompts)
+    pbx.default_talk_s = exponential(options.talk_mean_s)   # outside lines a flow transfers to
     host, port = await pbx.start()
     settings = settings_mod.load()
     settings.ami.host, settings.ami.port = host, port
     settings.ami.send_filters = True
     settings.ami.ping_interval_s = 2.0
-    runtime = await build_runtime(settings, secret=secret, minimal=options.minimal,
-                                  agents=agent_endpoints(options.agents), speed=options.speed)
+    runtime = await build_runtime(settings, secret=secret, minimal=options.minimal, acd_store="memory",
+                                  agents=agent_endpoints(options.agents), speed=options.speed,
+                                  acd_config=acd_config, login_all=True, node="demo")
     run = DemoRun(options)
     started = time.monotonic()
     try:
@@ -140,6 +165,21 @@ async def run_demo(options: DemoOptions, *,
     if on_progress:
         on_progress(_progress(run, runtime.engine))
     return run
+
+
+def _acd_and_prompts(options: DemoOptions):
+    """The shipped ACD settings with the demo's agents, and the shipped prompts' lengths."""
+    import dataclasses
+
+    from acd import config as acd_config_mod
+    from ivr.flows.audio_len import sound_lengths
+    from ivr.flows.registry import FlowRegistry
+    from ivr.runtime import ROOT
+
+    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents))
+    registry = FlowRegistry(ROOT / "flows", ROOT / "config")
+    return cfg, dict(sound_lengths(registry.load()))
 
 
 def _progress(run: DemoRun, engine) -> dict[str, int]:

@@ -1,19 +1,26 @@
 """Putting the engine together: AMI link, engine, and the program each call runs.
 
 ``ivr serve`` and ``ivr demo`` both build a :class:`Runtime`; they differ only
-in where the PBX is and where the callers come from.
+in where the PBX is, where the callers come from and where the ACD keeps its
+state (Redis for a hotline served by several nodes, memory for the demo).
 """
 
 from __future__ import annotations
 
+import os
+import pathlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ivr import log as logmod
 from ivr.agi.call import ResumeTarget
 from ivr.ami.link import AmiLink
+from ivr.cli import UserError
 from ivr.engine.engine import EVENT_MASK, Engine
 from ivr.engine.minimal import FirstFreeAgents, MinimalProgram
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -21,25 +28,45 @@ class Runtime:
     link: AmiLink
     engine: Engine
     program: Any
-    parts: list[Any] = field(default_factory=list)  # things with async start()/stop()
+    acd: Any = None
+    callbacks: Any = None
+    login_agents: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
-        for part in self.parts:
-            await part.start()
+        if self.acd is not None:
+            await self.acd.start()
+            for agent_id in self.login_agents:
+                await self.acd.login(agent_id)
         await self.link.connect()
+        if self.callbacks is not None:
+            await self.callbacks.start()
 
     async def stop(self) -> None:
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         await self.engine.stop()
         await self.link.close()
-        for part in reversed(self.parts):
-            await part.stop()
+        if self.acd is not None:
+            await self.acd.stop()
 
     def reload(self) -> None:
         reload = getattr(self.program, "reload", None)
+        log = logmod.get("ivr.runtime")
         if reload is None:
-            logmod.get("ivr.runtime").info("reload.ignored", reason="nothing to reload")
+            log.info("reload.ignored", reason="nothing to reload")
             return
-        reload()
+        problems = reload()
+        if problems:
+            for p in problems:
+                log.error("reload.refused", problem=str(p))
+        else:
+            log.info("reload.done")
+
+    def status(self) -> dict[str, Any]:
+        out = {"engine": self.engine.status(), "ami": self.link.status}
+        if self.acd is not None:
+            out["acd"] = self.acd.status
+        return out
 
 
 def make_link(ami, secret: str) -> AmiLink:
@@ -55,10 +82,68 @@ def make_link(ami, secret: str) -> AmiLink:
     )
 
 
-async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store=None, minimal: bool = False,
-                        agents: list[str] | None = None, speed: float = 1.0) -> Runtime:
+def scaled_clock(speed: float):
+    """The ACD's clock when the built-in PBX runs ``speed`` times faster than real time."""
+    if speed == 1.0:
+        return time.time
+    base = time.time()
+    return lambda: base + (time.time() - base) * speed
+
+
+async def open_store(kind: str, cfg):
+    if kind == "memory":
+        from acd.store import MemoryStore
+
+        return MemoryStore()
+    from acd.redis_store import RedisStore
+
+    try:
+        return await RedisStore.connect(cfg.redis.host, cfg.redis.port, prefix=cfg.redis.prefix,
+                                        password=cfg.redis.password(), db=cfg.redis.db)
+    except Exception as exc:
+        raise UserError(f"cannot reach Redis at {cfg.redis.host}:{cfg.redis.port}: {exc}") from None
+
+
+async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str | None = None,
+                        minimal: bool = False, agents: list[str] | None = None, speed: float = 1.0,
+                        acd_config=None, login_all: bool = False, node: str | None = None) -> Runtime:
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
-    program = MinimalProgram(FirstFreeAgents(list(agents or settings.engine.agents)))
-    engine = Engine(link, program, resume=resume, contexts=tuple(settings.engine.contexts))
-    return Runtime(link=link, engine=engine, program=program)
+    node = node or f"{os.uname().nodename}-{os.getpid()}"
+    if minimal:
+        program = MinimalProgram(FirstFreeAgents(list(agents or settings.engine.agents)))
+        engine = Engine(link, program, resume=resume, contexts=tuple(settings.engine.contexts), node=node)
+        return Runtime(link=link, engine=engine, program=program)
+
+    from acd import config as acd_config_mod
+    from acd.service import Acd
+    from ivr.engine.acd_glue import AcdServices
+    from ivr.engine.callbacks import CallbackDialer
+    from ivr.flows.program import FlowProgram
+    from ivr.flows.registry import FlowRegistry, FlowsBroken
+
+    registry = FlowRegistry(flows_dir or ROOT / "flows", ROOT / "config")
+    try:
+        registry.load()
+    except FlowsBroken as exc:
+        first = exc.problems[0] if exc.problems else "no detail"
+        raise UserError(f"flows do not pass the check ({len(exc.problems)} problems), first: {first}") from None
+    if acd_config is None:
+        try:
+            acd_config = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+        except acd_config_mod.ConfigError as exc:
+            raise UserError(str(exc)) from None
+    store = await open_store(acd_store or "redis", acd_config)
+    fast = max(speed, 1.0)
+    acd = Acd(store, acd_config, node_id=node, clock=scaled_clock(speed),
+              dispatch_interval_s=0.25 / fast, maintenance_interval_s=max(0.5 / fast, 0.01))
+    callbacks = CallbackDialer(link, acd) if acd_config.callbacks.enabled else None
+    engine = Engine(link, None, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
+                    context_programs={callbacks.context: callbacks.program} if callbacks else None)
+    if callbacks is not None:
+        engine.originate_listeners.append(callbacks.on_originate_response)
+    services = AcdServices(acd, records=engine.records.get)
+    program = FlowProgram(registry, services)
+    engine.program = program
+    return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
+                   login_agents=[a.id for a in acd_config.agents] if login_all else [])

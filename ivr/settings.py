@@ -50,7 +50,7 @@ class AmiSettings:
 
 @dataclass
 class EngineSettings:
-    contexts: list[str] = field(default_factory=lambda: ["hotline-in", "hotline-resume"])
+    contexts: list[str] = field(default_factory=lambda: ["hotline-in", "hotline-resume", "hotline-callback"])
     resume: dict[str, Any] = field(default_factory=lambda: {"context": "hotline-resume", "exten": "s", "priority": 1})
     agents: list[str] = field(default_factory=list)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import math
 import pathlib
 
-from seats.config import SeatsConfig, load_seats_config
+from seats.config import SeatsConfig, get_number, load_seats_config, where
 from seats.errors import SeatsError
 from seats.forecast import Forecast
 from seats.roster import Person, Roster
@@ -122,14 +121,13 @@ def population_shares(sizes: list[CenterSize]) -> dict[str, float]:
 
 
 def roster_settings(cfg: SeatsConfig) -> dict:
-    r = cfg.raw.get("roster", {}) or {}
+    raw = cfg.raw.get("roster", {}) or {}
+    if not isinstance(raw, dict):
+        raise SeatsError("'roster' must be a mapping", where=where(cfg.path, cfg.raw, "roster"))
+    pattern = str(raw.get("pattern", "three_shift"))
     return {
-        "pattern": str(r.get("pattern", "three_shift")),
-        "time_limit_s": float(r.get("time_limit_s", 60)),
-        "workers": int(r.get("workers", 2)),
-        "gap_ratio": float(r.get("gap_ratio", 0.01)),
+        "pattern": pattern,
+        "time_limit_s": get_number(cfg.path, raw, "time_limit_s", 60.0, low=0.1),
+        "workers": get_number(cfg.path, raw, "workers", 2, low=1, integer=True),
+        "gap_ratio": get_number(cfg.path, raw, "gap_ratio", 0.01, low=0.0, high=1.0),
     }
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b else math.inf

@@ -316,13 +316,14 @@ def cmd_roster_new(args) -> int:
         roster.requirement_source = "rule: every seat staffed"
     centers = [c for c in roster.centers() if any(p.center == c for p in roster.people)]
     limit = args.time_limit if args.time_limit is not None else settings["time_limit_s"]
-    total_people = len(roster.people)
+    people_left = len(roster.people)
+    budget = limit
     stats_all = []
     with _progress(not args.no_progress and not args.json) as progress:
         for center in centers:
             n = sum(1 for p in roster.people if p.center == center)
-            # the time limit is shared out by headcount
-            share = max(2.0, limit * n / total_people) if len(centers) > 1 else limit
+            # the time limit is shared out by headcount; what a center leaves unused goes to the next
+            share = max(2.0, budget * n / people_left) if len(centers) > 1 else limit
             task = progress.add_task("solve", total=share, center=center, status="")
 
             def tick(_c, elapsed, lim, best, bound, task=task):
@@ -335,6 +336,7 @@ def cmd_roster_new(args) -> int:
                                  progress=tick)
             progress.update(task, completed=share, status=f"{stats.status} short {stats.objective}")
             stats_all.append(stats)
+            budget, people_left = max(0.0, budget - stats.wall_s), max(1, people_left - n)
     roster.solver = {"pattern": pattern, "centers": [s.as_dict() for s in stats_all]}
     rmod.save(roster, args.out)
     violations = checks.check(roster)

@@ -128,9 +128,7 @@ def evaluate_a(
             break
         if k > 5_000_000:
             raise SeatsError("Erlang A series did not converge (patience too long for this load?)")
-    log_s = -math.inf
-    for lt in log_t:
-        log_s = _logaddexp(log_s, lt)
+    log_s = log_max + math.log(math.fsum(math.exp(lt - log_max) for lt in log_t))
     log_pi_n = -_logaddexp(math.log((1.0 - b) / b), log_s)
     weights = [math.exp(log_pi_n + lt) for lt in log_t]
     p_wait = min(1.0, sum(weights))

@@ -241,7 +241,6 @@ def solve_center(
     m = cp_model.CpModel()
     x: dict[tuple[str, int, str], object] = {}  # (pid, day, shift) -> BoolVar or linear expr
     per_slot: dict[tuple[int, str], list] = defaultdict(list)
-    free_vars: list = []
     hints: list = []
     greedy = greedy_hint(roster, people, need) if hint == "greedy" else {}
     extra_hints: list = []
@@ -274,7 +273,6 @@ def solve_center(
                 x[(p.id, d, s)] = v
                 per_slot[(d, s)].append(v)
                 day_vars.append(v)
-                free_vars.append(v)
                 if hint == "greedy":
                     hints.append((v, 1 if greedy.get((p.id, d)) == s else 0))
                 elif hint == "cycle":

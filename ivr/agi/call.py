@@ -15,10 +15,11 @@ and starts a new AGI session on the same channel.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from ivr import log as logmod
 from ivr.agi import commands as cmd
@@ -74,6 +75,8 @@ class AgiCall:
         self._pending: dict[str, asyncio.Future] = {}
         self._redirecting: asyncio.Future | None = None
         self._agi_active = True
+        self._dial_answered: asyncio.Event | None = None
+        self._started: asyncio.Event | None = None   # set when the command in flight starts running
 
     # ------------------------------------------------------------------ events
     def feed(self, event: Message) -> None:
@@ -83,6 +86,10 @@ class AgiCall:
             fut = self._pending.pop(event.get("CommandId") or event.get("CommandID") or "", None)
             if fut is not None and not fut.done():
                 fut.set_result(event.get("Result", ""))
+        elif name == "AGIExecStart":
+            # Commands run one at a time: this is the one in flight now leaving the queue.
+            if self._started is not None:
+                self._started.set()
         elif name == "AsyncAGIEnd":
             self._agi_active = False
             if self._redirecting is None:
@@ -93,6 +100,9 @@ class AgiCall:
             self.agi_sessions += 1
             if self._redirecting is not None and not self._redirecting.done():
                 self._redirecting.set_result(None)
+        elif name == "DialEnd":
+            if event.get("DialStatus") == "ANSWER" and self._dial_answered is not None:
+                self._dial_answered.set()
         elif name == "Hangup":
             self.hung_up = True
             self.hangup_cause = event.get("Cause-txt") or event.get("Cause") or ""
@@ -136,6 +146,7 @@ class AgiCall:
         self._pending[command_id] = fut
         step = Step(line, time.monotonic())
         self.steps.append(step)
+        self._started = asyncio.Event()
         try:
             try:
                 await self.link.action("AGI", {"Channel": self.channel, "Command": line, "CommandID": command_id})
@@ -207,19 +218,43 @@ class AgiCall:
         result = await self.run(cmd.get_full_variable(name))
         return result.data if result.result == "1" else None
 
-    async def dial(self, target: str, *, timeout_s: float, options: str = "") -> DialResult:
+    async def dial(self, target: str, *, timeout_s: float, options: str = "",
+                   on_answer: Callable[[], Awaitable[None] | None] | None = None) -> DialResult:
+        """Dial ``target``; ``on_answer`` runs the moment the far end picks up (DialEnd ANSWER).
+
+        The ACD must hear of an answer when it happens, not when the conversation
+        ends minutes later, or it would take the offer back as unanswered.
+        """
         args = [target, str(int(timeout_s))] + ([options] if options else [])
         self.log.info("call.dial", target=target, timeout_s=timeout_s)
         started = time.monotonic()
+        self._dial_answered = answered_evt = asyncio.Event()
+        dial = asyncio.ensure_future(self.run(cmd.exec_app("Dial", *args), allow_minus_one=True))
         try:
-            result = await self.run(cmd.exec_app("Dial", *args), allow_minus_one=True)
+            if on_answer is not None:
+                waiter = asyncio.ensure_future(answered_evt.wait())
+                try:
+                    await asyncio.wait({dial, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if answered_evt.is_set():
+                    outcome = on_answer()
+                    if inspect.isawaitable(outcome):
+                        await outcome
+            result = await dial
             if result.hung_up and self._redirecting is not None:
                 raise CallInterrupted("Dial")
         except CallerHungUp:
             # The caller left during the ring or the conversation.
             elapsed = time.monotonic() - started
-            self.log.info("call.dial_ended", target=target, hangup_by="caller", s=round(elapsed, 2))
+            self.log.info("call.dial_ended", target=target, hangup_by="caller", s=round(elapsed, 2),
+                          answered=answered_evt.is_set())
             raise
+        finally:
+            self._dial_answered = None
+            if not dial.done():
+                dial.cancel()
+                await asyncio.gather(dial, return_exceptions=True)
         # After result=-1 the caller may still be there (the agent hung up) or not: asking
         # for DIALSTATUS tells, since a command on a gone channel fails with CallerHungUp.
         status = (await self.get_var("DIALSTATUS")) or "CHANUNAVAIL"
@@ -241,6 +276,14 @@ class AgiCall:
         if self._redirecting is not None:
             await asyncio.shield(self._redirecting)
             return
+        started = self._started
+        if self._pending and started is not None and not started.is_set():
+            # A command still waiting in Asterisk's queue survives a Redirect and would run
+            # in the new AGI session (hold music after all): let it start, then cut it.
+            try:
+                await asyncio.wait_for(started.wait(), 2.0)
+            except asyncio.TimeoutError:
+                self.log.warning("call.interrupt_before_start")
         loop = asyncio.get_running_loop()
         self._redirecting = loop.create_future()
         try:

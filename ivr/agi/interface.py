@@ -11,7 +11,7 @@ never keeps talking to a dead channel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Awaitable, Callable, Protocol, Sequence
 
 #: Dial outcomes as Asterisk reports them in ``${DIALSTATUS}``.
 DIAL_STATUSES = ("ANSWER", "NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION", "CANCEL", "DONTCALL", "TORTURE", "INVALIDARGS")
@@ -66,8 +66,12 @@ class CallControl(Protocol):
 
     async def get_var(self, name: str) -> str | None: ...
 
-    async def dial(self, target: str, *, timeout_s: float, options: str = "") -> DialResult:
-        """Dial an agent's endpoint or an outside number; block until the bridge ends or dialling fails."""
+    async def dial(self, target: str, *, timeout_s: float, options: str = "",
+                   on_answer: Callable[[], Awaitable[None] | None] | None = None) -> DialResult:
+        """Dial an agent's endpoint or an outside number; block until the bridge ends or dialling fails.
+
+        ``on_answer`` runs when the far end picks up, while the conversation goes on.
+        """
 
     async def music_on_hold(self, seconds: float | None = None, *, moh_class: str = "default") -> None:
         """Hold music until ``seconds`` pass or :meth:`interrupt` is called (raises CallInterrupted then)."""

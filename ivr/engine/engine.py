@@ -32,17 +32,20 @@ class Engine:
     #: event name -> handler method; also the list of events Asterisk is asked for.
     HANDLERS = {
         "AsyncAGIStart": "_on_agi_start",
+        "AGIExecStart": "_to_call",      # a queued command starts: safe to interrupt it
         "AsyncAGIExec": "_to_call",
         "AsyncAGIEnd": "_to_call",
         "Hangup": "_to_call",
         "DialBegin": "_on_dial",
         "DialEnd": "_on_dial",
         "DTMFEnd": "_on_dtmf",
+        "OriginateResponse": "_on_originate",
     }
 
     def __init__(self, link: Any, program: Program, *, node: str | None = None,
                  resume: ResumeTarget | None = None, contexts: tuple[str, ...] | None = None,
-                 on_record: Callable[[CallRecord], None] | None = None, log=None):
+                 on_record: Callable[[CallRecord], None] | None = None, log=None,
+                 context_programs: dict[str, Program] | None = None):
         self.link = link
         self.program = program
         self.node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -50,6 +53,10 @@ class Engine:
         #: Only channels whose AGI runs in one of these contexts are ours (None: all).
         self.contexts = contexts
         self.on_record = on_record
+        #: A program per dialplan context where it differs (callbacks run on the agent's channel).
+        self.context_programs = dict(context_programs or {})
+        #: Told of ``OriginateResponse`` events (the callback dialer).
+        self.originate_listeners: list[Callable[[Message], None]] = []
         self.log = log or logmod.get("ivr.engine", node=self.node)
         self.calls: dict[str, AgiCall] = {}
         self.records: dict[str, CallRecord] = {}
@@ -90,26 +97,33 @@ class Engine:
         if call is not None:  # re-entry after a Redirect: same channel, new AGI session
             call.feed(event)
             return
-        if self.contexts is not None and event.get("Context") not in self.contexts:
+        context = event.get("Context", "")
+        if self.contexts is not None and context not in self.contexts and context not in self.context_programs:
             return
+        program = self.context_programs.get(context, self.program)
         call = AgiCall(self.link, event, resume=self.resume)
         record = CallRecord(call_id=call.call_id, channel=call.channel, caller=call.caller,
                             caller_name=call.caller_name, dialled=call.dialled, node=self.node)
         self.calls[uid] = call
         self.records[uid] = record
         call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled)
-        self.supervisor.spawn(self._own(call, record), name=f"call {uid}", log=call.log,
+        self.supervisor.spawn(self._own(call, record, program), name=f"call {uid}", log=call.log,
                               on_done=lambda _t, uid=uid: self._closed(uid))
 
     def _on_dial(self, event: Message) -> None:
         call = self.calls.get(event.get("Uniqueid", ""))
         if call is None:
             return
+        call.feed(event)
         record = self.records[call.call_id]
         if event.event == "DialEnd" and event.get("DialStatus") == "ANSWER" and record.agent_answered is None:
             record.agent_answered = time.time()  # the moment a person picked up
         call.log.debug("call.dial_event", ami_event=event.event, dest=event.get("DestChannel"),
                        status=event.get("DialStatus"))
+
+    def _on_originate(self, event: Message) -> None:
+        for listener in self.originate_listeners:
+            listener(event)
 
     def _on_dtmf(self, event: Message) -> None:
         call = self.calls.get(event.get("Uniqueid", ""))
@@ -117,11 +131,11 @@ class Engine:
             call.log.debug("call.dtmf", digit=event.get("Digit"))
 
     # ------------------------------------------------------------ a call's life
-    async def _own(self, call: AgiCall, record: CallRecord) -> None:
+    async def _own(self, call: AgiCall, record: CallRecord, program: Program) -> None:
         """Run the call's program; whatever happens, the call's end is recorded."""
         reason = ""
         try:
-            await self.program(call, record)
+            await program(call, record)
             reason = "program finished"
         except CallerHungUp as exc:
             reason = f"caller gone: {exc}"

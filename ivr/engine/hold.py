@@ -1,14 +1,15 @@
-"""Keep a caller on hold music until something is ready, then take them off it at once.
+"""Keep a caller on hold until something is ready, then take them off it at once.
 
-Hold music runs as an AGI command; when the awaited thing (a free agent, an ACD
-offer) arrives first, the call is interrupted with a Redirect back into AGI so the
-next command (the Dial) starts without waiting for the music to run out.
+Hold music (and the announcements between its chunks) run as AGI commands; when
+the awaited thing (a free agent, an ACD offer) arrives first, the call is
+interrupted with a Redirect back into AGI, so the next command (the Dial) starts
+without waiting for the music or the announcement to run out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from ivr.agi.interface import CallControl, CallInterrupted
 
@@ -16,20 +17,27 @@ T = TypeVar("T")
 
 
 async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str = "default",
-                     chunk_s: float = 60.0) -> T:
-    """Play hold music until ``ready`` completes; return its result.
+                     chunk_s: float = 60.0, between: Callable[[], Awaitable[object]] | None = None) -> T:
+    """Hold music until ``ready`` completes; return its result.
 
-    If the caller hangs up first, ``ready`` is cancelled and CallerHungUp propagates.
+    ``between``, if given, is played after each chunk of music (e.g. the caller's
+    place in the queue), and is cut short the same way.  If the caller hangs up
+    first, ``ready`` is cancelled and CallerHungUp propagates.
     """
     ready_fut = asyncio.ensure_future(ready)
     hold: asyncio.Future | None = None
+    steps = [lambda: call.music_on_hold(chunk_s, moh_class=moh_class)]
+    if between is not None:
+        steps.append(between)
+    turn = 0
     try:
         while not ready_fut.done():
-            hold = asyncio.ensure_future(call.music_on_hold(chunk_s, moh_class=moh_class))
+            hold = asyncio.ensure_future(steps[turn % len(steps)]())
+            turn += 1
             await asyncio.wait({ready_fut, hold}, return_when=asyncio.FIRST_COMPLETED)
             if hold.done():
                 done, hold = hold, None
-                done.result()  # raises CallerHungUp when the caller left; else the music ran out
+                done.result()  # raises CallerHungUp when the caller left; else it ran out
                 continue
             # Ready first: stop the music now, not when the chunk ends.
             await call.interrupt()

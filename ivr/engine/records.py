@@ -19,6 +19,7 @@ OUTCOMES = ("answered", "abandoned", "transferred", "failed", "completed")
 @dataclass
 class CallRecord:
     call_id: str
+    kind: str = "inbound"                  # or "callback": the engine rang a caller back
     channel: str = ""
     caller: str = ""
     caller_name: str = ""
@@ -66,13 +67,18 @@ def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s:
     ``time_scale`` turns wall-clock seconds into the PBX's seconds when the
     built-in PBX runs faster than real time (its ``speed``).
     """
+    callbacks = [r for r in records if r.kind == "callback"]
+    records = [r for r in records if r.kind != "callback"]
     ended = [r for r in records if r.ended is not None]
     counts = {k: 0 for k in OUTCOMES}
     for r in ended:
         counts[r.outcome if r.outcome in counts else "failed"] += 1
     offered = len(records) if offered is None else offered
     answered = [r for r in ended if r.outcome == "answered"]
-    waits = sorted(r.to_person_s * time_scale for r in answered if r.to_person_s is not None)
+    # Speed of answer counts from entering the queue (the IVR's own time is reported apart).
+    waits = sorted((r.wait_s if r.wait_s is not None else r.to_person_s) * time_scale
+                   for r in answered if r.to_person_s is not None)
+    ivr = [(r.queued - (r.answered or r.started)) * time_scale for r in ended if r.queued is not None]
     within = sum(1 for w in waits if w <= threshold_s)
     out: dict[str, Any] = {
         "offered": offered,
@@ -87,5 +93,8 @@ def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s:
         "asa_s": round(sum(waits) / len(waits), 3) if waits else None,
         "max_to_person_s": round(waits[-1], 3) if waits else None,
         "threshold_s": threshold_s,
+        "ivr_to_queue_avg_s": round(sum(ivr) / len(ivr), 3) if ivr else None,
+        "callbacks_made": len(callbacks),
+        "callbacks_connected": sum(1 for r in callbacks if r.outcome == "answered"),
     }
     return out

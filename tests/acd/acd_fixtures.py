@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from acd import config as config_mod
+from acd.service import Acd
+
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 SMALL = """
@@ -59,3 +62,48 @@ async def wipe(prefix: str, port: int = REDIS_PORT) -> None:
     s = await RedisStore.connect(REDIS_HOST, port, prefix=prefix, poolsize=1)
     await s.delete_all()
     await s.close()
+
+
+def race_config(n_agents: int, ring_timeout: float = 5, grace: float = 1, callbacks: bool = True):
+    agents = "\n".join(
+        f"  - {{id: a{i}, center: {'changchun' if i % 3 else 'province'}, "
+        f"queues: [{'changchun, province' if i % 5 == 0 else ('changchun' if i % 3 else 'province')}], "
+        f"dial: Local/{2000 + i}@agents, skills: {{zh: {1 + i % 5}{', enterprise: 3' if i % 4 == 0 else ''}}}}}"
+        for i in range(n_agents))
+    return config_mod.parse(f"""
+offer_grace_s: {grace}
+defaults: {{ring_timeout_s: {ring_timeout}, max_misses: 1000, wrapup_s: 0, max_waiting: 100000}}
+callbacks: {{enabled: {str(callbacks).lower()}, delay_s: 0.05, retry_s: 0.05, max_attempts: 3, originate_grace_s: 2}}
+queues:
+  - id: province
+    escalation: [{{after_s: 0.2, drop_skills: ["*"]}}, {{after_s: 0.3, overflow: [changchun]}}]
+  - id: changchun
+    escalation: [{{after_s: 0.2, drop_skills: ["*"]}}, {{after_s: 0.3, overflow: [province]}}]
+agents:
+{agents}
+""", "race.yaml")
+
+
+def fast_node(store, cfg, name):
+    return Acd(store, cfg, name, dispatch_interval_s=0.05, maintenance_interval_s=0.1, stats_interval_s=0.5)
+
+
+class Ledger:
+    """The engine's view: which agent is on which call right now.  Any overlap is a double assignment."""
+
+    def __init__(self):
+        self.busy: dict[str, str] = {}
+        self.doubles: list[tuple] = []
+        self.served: set[str] = set()
+        self.abandoned: set[str] = set()
+        self.callbacks_served: set[str] = set()
+        self.calls_per_offer: dict[str, str] = {}
+
+    def take(self, agent_id, call_id):
+        if agent_id in self.busy:
+            self.doubles.append((agent_id, self.busy[agent_id], call_id))
+        self.busy[agent_id] = call_id
+
+    def free(self, agent_id, call_id):
+        assert self.busy.get(agent_id) == call_id
+        del self.busy[agent_id]

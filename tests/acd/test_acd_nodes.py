@@ -11,58 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
 
-from acd import config as config_mod
 from acd.model import CallRequest
 from acd.service import Acd
 
-from acd_fixtures import unique_prefix
-
-
-def race_config(n_agents: int, ring_timeout: float = 5, grace: float = 1, callbacks: bool = True):
-    agents = "\n".join(
-        f"  - {{id: a{i}, center: {'changchun' if i % 3 else 'province'}, "
-        f"queues: [{'changchun, province' if i % 5 == 0 else ('changchun' if i % 3 else 'province')}], "
-        f"dial: Local/{2000 + i}@agents, skills: {{zh: {1 + i % 5}{', enterprise: 3' if i % 4 == 0 else ''}}}}}"
-        for i in range(n_agents))
-    return config_mod.parse(f"""
-offer_grace_s: {grace}
-defaults: {{ring_timeout_s: {ring_timeout}, max_misses: 1000, wrapup_s: 0, max_waiting: 100000}}
-callbacks: {{enabled: {str(callbacks).lower()}, delay_s: 0.05, retry_s: 0.05, max_attempts: 3, originate_grace_s: 2}}
-queues:
-  - id: province
-    escalation: [{{after_s: 0.2, drop_skills: ["*"]}}, {{after_s: 0.3, overflow: [changchun]}}]
-  - id: changchun
-    escalation: [{{after_s: 0.2, drop_skills: ["*"]}}, {{after_s: 0.3, overflow: [province]}}]
-agents:
-{agents}
-""", "race.yaml")
-
-
-def fast_node(store, cfg, name):
-    return Acd(store, cfg, name, dispatch_interval_s=0.05, maintenance_interval_s=0.1, stats_interval_s=0.5)
-
-
-class Ledger:
-    """The engine's view: which agent is on which call right now.  Any overlap is a double assignment."""
-
-    def __init__(self):
-        self.busy: dict[str, str] = {}
-        self.doubles: list[tuple] = []
-        self.served: set[str] = set()
-        self.abandoned: set[str] = set()
-        self.callbacks_served: set[str] = set()
-        self.calls_per_offer: dict[str, str] = {}
-
-    def take(self, agent_id, call_id):
-        if agent_id in self.busy:
-            self.doubles.append((agent_id, self.busy[agent_id], call_id))
-        self.busy[agent_id] = call_id
-
-    def free(self, agent_id, call_id):
-        assert self.busy.get(agent_id) == call_id
-        del self.busy[agent_id]
+from acd_fixtures import Ledger, fast_node, race_config, unique_prefix
 
 
 async def test_two_nodes_race_for_the_same_agents(store_factory):
@@ -226,5 +179,16 @@ async def test_offer_from_one_node_reaches_caller_on_the_other(store_factory):
     await a.login("a0")            # node A's dispatcher makes the offer
     offer = await asyncio.wait_for(waiting, 5)
     assert offer.agent_id == "a0" and a.dispatched == 1 and b.dispatched == 0
+    # node A publishes the live figures for a wallboard
+    import json
+
+    for _ in range(40):
+        raw = await b.store._pool.get(b.store.key("stats"))
+        if raw and json.loads(raw)["total"]["agents"].get("ringing") == 1:
+            break
+        await asyncio.sleep(0.05)
+    figures = json.loads(raw)
+    assert figures["node"]["node"] == "node-a" and figures["total"]["agents"]["ringing"] == 1
+    assert "node-a" in await b.store.nodes()
     await a.stop()
     await b.stop()

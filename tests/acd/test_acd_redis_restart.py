@@ -14,13 +14,11 @@ import shutil
 import socket
 import subprocess
 
-import pytest
 
 from acd.model import CallRequest
 from acd.service import Acd
 
-from acd_fixtures import redis_store, unique_prefix, wipe
-from test_acd_nodes import race_config
+from acd_fixtures import Ledger, race_config, redis_store, unique_prefix
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -74,7 +72,7 @@ async def test_redis_restart_mid_run():
         for name in ("node-a", "node-b"):
             store = await redis_store(prefix, port=port)
             node = Acd(store, cfg, name, dispatch_interval_s=0.05, maintenance_interval_s=0.1,
-                       stats_interval_s=0.1, backoff_max_s=0.2)
+                       stats_interval_s=0.1, backoff_max_s=0.2, recovery_window_s=0.5)
             await node.start()
             nodes.append(node)
         a, b = nodes
@@ -139,8 +137,6 @@ async def _agent(node, aid, state):
 async def test_redis_restart_under_load_assigns_nobody_twice():
     """Callers keep flowing through two nodes while Redis dies and comes back empty."""
     import random
-
-    from test_acd_nodes import Ledger
 
     port = free_port()
     proc = await start_redis(port)

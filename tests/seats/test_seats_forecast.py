@@ -107,3 +107,13 @@ def test_chart_needs_png_or_svg(tmp_path):
     with pytest.raises(SeatsError, match=r"\.png or \.svg"):
         chart(rows, tmp_path / "c.jpg", "test")
     assert not (tmp_path / "c.jpg").exists()
+
+
+def test_cli_need_json():
+    out = subprocess.run([sys.executable, "-m", "seats.cli", "need", "--forecast", str(SAMPLE_FORECAST),
+                          "--patience-s", "90", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 336
+    assert all(r["service_level"] >= 0.9 and r["occupancy"] <= 0.85 + 1e-9 for r in rows if r["calls"] > 0)
+    assert all(r["rostered"] >= r["agents"] for r in rows)

@@ -1,0 +1,140 @@
+"""What a flow's ``enqueue`` and ``transfer`` do on a live call: the ACD on one side, AGI on the other.
+
+The caller hears hold music while the ACD looks for an agent; the offer (made
+by this node or another) cuts the music short with a Redirect, the agent's
+phone is dialled, and the ACD hears of the answer the moment it happens, of the
+end of the conversation (wrap-up starts), or of a ring timeout (the caller goes
+back to the head of the line).  A caller who hangs up while waiting or ringing
+becomes a callback task.  Periodic announcements tell the caller their place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+from acd.model import CallRequest
+from ivr import log as logmod
+from ivr.agi.interface import CallControl, CallerHungUp, DialResult
+from ivr.engine.hold import hold_until
+from ivr.engine.records import CallRecord
+from ivr.flows.runner import FlowResult, QueueResult, dial_out
+
+#: Played between chunks of hold music (Asterisk's stock queue sound).
+ANNOUNCE_PROMPT = "queue-periodic-announce"
+
+
+class AcdServices:
+    """``FlowServices`` for the engine: queue through the ACD, transfer by Dial, keep the record."""
+
+    def __init__(self, acd: Any, *, records: Callable[[str], CallRecord | None],
+                 transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
+                 announce_every_s: float | None = None, max_offers: int = 20):
+        self.acd = acd
+        self.records = records
+        self.transfer_template = transfer_template
+        self.transfer_timeout_s = transfer_timeout_s
+        self.announce_every_s = announce_every_s
+        self.max_offers = max_offers
+
+    async def enqueue(self, call: CallControl, queue: str, skills: Sequence[str], priority: int,
+                      context: Mapping[str, str]) -> QueueResult:
+        log = logmod.get("ivr.acd", call_id=call.call_id, queue=queue)
+        record = self.records(call.call_id)
+        queued_at = time.time()
+        if record is not None:
+            record.queue = queue
+            record.queued = record.queued or queued_at
+        request = CallRequest(call_id=call.call_id, queue=queue, skills=list(skills), priority=priority,
+                              caller=call.caller, dialled=call.dialled, center=context.get("center", queue),
+                              language=context.get("lang", call.language or "zh") or "zh",
+                              channel=call.channel, flow_path=[s for s in context.get("path", "").split(",") if s])
+        placed = await self.acd.enqueue(request)
+        log.info("acd.enqueued", position=placed.position, expected_wait_s=round(placed.expected_wait_s, 1)
+                 if placed.expected_wait_s != float("inf") else None, skills=list(skills))
+        announce = self.announce_every_s or self._announce_every(queue)
+        for _ in range(self.max_offers):
+            try:
+                offer = await self._wait_offer(call, announce, log)
+            except CallerHungUp:
+                await self.acd.abandoned(call.call_id)
+                log.info("acd.abandoned", waited_s=round(time.time() - queued_at, 2))
+                raise
+            answered_at: list[float] = []
+
+            async def report_answer(offer=offer):
+                answered_at.append(time.time())
+                await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+
+            try:
+                result = await call.dial(offer.dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
+            except CallerHungUp:
+                if answered_at:   # the caller ended the conversation
+                    await self.acd.call_ended(call.call_id, offer.agent_id, time.time() - answered_at[0])
+                    if record is not None:
+                        record.agent = offer.agent_id
+                else:             # gone while the agent's phone rang
+                    await self.acd.abandoned(call.call_id)
+                raise
+            if answered_at or result.status == "ANSWER":
+                if not answered_at:  # DialEnd was not seen: report now, then the end
+                    await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+                talk_s = result.answered_s or (time.time() - answered_at[0] if answered_at else 0.0)
+                await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
+                if record is not None:
+                    record.agent = offer.agent_id
+                    record.talk_s = talk_s
+                    if record.agent_answered is None and answered_at:
+                        record.agent_answered = answered_at[0]
+                log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2))
+                return QueueResult(talked=True, agent=offer.agent_id,
+                                   waited_s=(answered_at[0] if answered_at else time.time()) - queued_at)
+            verdict = await self.acd.ring_result(call.call_id, offer.agent_id, result.status)
+            if record is not None:
+                record.dial_attempts.append({"agent": offer.agent_id, "status": result.status})
+            log.info("acd.ring_failed", agent=offer.agent_id, status=result.status, verdict=verdict)
+        await self.acd.abandoned(call.call_id)
+        return QueueResult(talked=False, reason="too many unanswered offers", waited_s=time.time() - queued_at)
+
+    async def _wait_offer(self, call: CallControl, announce_every_s: float, log):
+        """Hold music in chunks of ``announce_every_s``; between chunks, the caller's place."""
+
+        async def announce():
+            place, wait_s = await self.acd.position(call.call_id)
+            log.info("acd.announce", place=place, expected_wait_s=None if wait_s == float("inf") else round(wait_s))
+            await call.play([ANNOUNCE_PROMPT])
+
+        return await hold_until(call, self.acd.wait_offer(call.call_id), chunk_s=announce_every_s, between=announce)
+
+    def _announce_every(self, queue: str) -> float:
+        try:
+            return float(self.acd.config.queue(queue).announce_every_s)
+        except Exception:
+            return 30.0
+
+    async def transfer(self, call: CallControl, target: str, mode: str) -> DialResult:
+        record = self.records(call.call_id)
+        result = await dial_out(call, target, template=self.transfer_template, timeout_s=self.transfer_timeout_s)
+        if record is not None:
+            record.dial_attempts.append({"transfer": target, "status": result.status})
+            if result.status == "ANSWER":
+                record.outcome = "transferred"
+        return result
+
+    async def record(self, call: CallControl, result: FlowResult) -> None:
+        rec = self.records(call.call_id)
+        data = {
+            "call_id": call.call_id, "caller": call.caller, "dialled": call.dialled,
+            "flow": result.flow, "version": result.version, "center": result.center,
+            "path": [f"{p.flow}:{p.node}" for p in result.path], "keys": result.keys,
+            "outcome": result.outcome, "survey": result.survey, "to_queue_s": result.to_queue_s,
+        }
+        if rec is not None:
+            data.update({"queue": rec.queue, "agent": rec.agent, "queued": rec.queued,
+                         "agent_answered": rec.agent_answered, "talk_s": rec.talk_s})
+        try:
+            await asyncio.wait_for(self.acd.record(data), 5.0)
+        except Exception as exc:  # the record must never break the call
+            logmod.get("ivr.acd", call_id=call.call_id).warning("acd.record_failed", error=repr(exc))
+
