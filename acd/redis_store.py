@@ -20,6 +20,7 @@ import asyncio_redis
 from asyncio_redis.exceptions import ConnectionLostError, NoAvailableConnectionsInPoolError, NotConnectedError
 
 from acd import lua
+from acd.config import PASSWORD_ENV
 from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
 from acd.store import Handler, Store
 
@@ -30,18 +31,44 @@ class RedisUnreachable(Exception):
     """Redis cannot be reached at start; str() is the one line to show."""
 
 
-async def probe(host: str, port: int, timeout: float = 3.0) -> None:
-    """Fail fast with the address: asyncio-redis itself would retry forever."""
+def _resp(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for part in parts:
+        data = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+async def probe(host: str, port: int, password: str | None = None, timeout: float = 3.0) -> None:
+    """Fail fast with the address (asyncio-redis itself would retry forever), and check the
+    password here, where a refusal can be one clear line (asyncio-redis only prints it)."""
+    where = f"{host}:{port}"
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except asyncio.TimeoutError:
-        raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: timed out after {timeout:g} s") from None
+        raise RedisUnreachable(f"cannot reach Redis at {where}: timed out after {timeout:g} s") from None
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-        if isinstance(exc, (ConnectionRefusedError,)) or exc.errno == errno.ECONNREFUSED:
+        if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
             reason = "Connection refused"
-        raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: {reason}") from None
-    writer.close()
+        raise RedisUnreachable(f"cannot reach Redis at {where}: {reason}") from None
+    try:
+        if password:
+            writer.write(_resp("AUTH", password))
+        writer.write(_resp("PING"))
+        await writer.drain()
+        replies = [await asyncio.wait_for(reader.readline(), timeout) for _ in range(2 if password else 1)]
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        raise RedisUnreachable(f"cannot talk to Redis at {where}: {type(exc).__name__}") from None
+    finally:
+        writer.close()
+    for line in replies:
+        text = line.decode(errors="replace").strip()
+        if not text:
+            raise RedisUnreachable(f"cannot talk to Redis at {where}: connection closed")
+        if text.startswith("-"):
+            hint = "" if password else f" (set ${PASSWORD_ENV} or redis.password_file)"
+            raise RedisUnreachable(f"Redis at {where} refused us: {text[1:].split('. ')[0]}{hint}")
 
 
 class RedisStore(Store):
@@ -58,7 +85,7 @@ class RedisStore(Store):
     @classmethod
     async def connect(cls, host: str = "127.0.0.1", port: int = 6379, *, prefix: str = "hotline:",
                       password: str | None = None, db: int = 0, poolsize: int = 4) -> "RedisStore":
-        await probe(host, port)
+        await probe(host, port, password)
         try:
             pool = await asyncio.wait_for(
                 asyncio_redis.Pool.create(host=host, port=port, password=password, db=db,

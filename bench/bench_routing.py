@@ -174,25 +174,25 @@ async def batch_rounds(make_store, cfg, n_calls: int, rng, label: str) -> None:
         acd = Acd(store, cfg, "bench", clock=lambda: now[0], snapshot_limit=10_000)
         await fill(store, cfg, n_calls, rng, now[0])
         ids = [a.id for a in cfg.agents]
-        decisions = 0
-        spent = 0.0
-        rounds = 0
-        for _ in range(max(3, 200 // k) if k < len(ids) else 3):
+        per_round = []
+        n_rounds = {1: 200, 10: 50, 100: 15}.get(k, 5)
+        for _ in range(n_rounds):
             for aid in rng.sample(ids, k):
                 await store.agent_action(aid, "login", "", now[0])
             t1 = time.perf_counter()
             made = await acd.dispatch_once()
-            spent += time.perf_counter() - t1
-            decisions += len(made)
-            rounds += 1
+            per_round.append((time.perf_counter() - t1, len(made)))
             for o in made:                                                # put them back for the next round
                 await store.ring_result(o.call_id, o.agent_id, "ANSWER", now[0], 3)
                 await store.call_ended(o.call_id, o.agent_id, 1, now[0], 0)
-                await store.agent_action(o.agent_id, "logout", "", now[0])
             for aid in ids:
                 await store.agent_action(aid, "logout", "", now[0])
+        spent = sum(t for t, _ in per_round)
+        decisions = sum(n for _, n in per_round)
+        median = sorted(t for t, _ in per_round)[len(per_round) // 2]
         print(f"{label}: {k:>4} agents free per round: {decisions / spent:,.0f} decisions/s "
-              f"({spent / rounds * 1000:.2f} ms a round)")
+              f"(round median {median * 1000:.2f} ms, mean {spent / len(per_round) * 1000:.2f} ms, "
+              f"{decisions / len(per_round):.0f} placed a round)")
         await close(store)
 
 

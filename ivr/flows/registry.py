@@ -76,8 +76,15 @@ class FlowRegistry:
         """Load and check again; swap only if there are no errors.  Returns the errors (empty: swapped)."""
         stamp = self._stamp_now()
         files = flow_files(self.flows_dir) if self.flows_dir.is_dir() else []
-        result = load_and_check(files, self.config_dir if self.config_dir.is_dir() else None, self.prompts_dir)
-        if not files:
+        try:
+            result = load_and_check(files, self.config_dir if self.config_dir.is_dir() else None, self.prompts_dir)
+        except Exception as exc:   # a checker bug must not take the serving version down with it
+            self.log.exception("flows.check_crashed")
+            result = None
+            bad = [Problem(str(self.flows_dir), 1, 1, f"the check itself failed ({type(exc).__name__}: {exc}); nothing changed")]
+        if result is None:
+            pass
+        elif not files:
             bad = [Problem(str(self.flows_dir), 1, 1, "no flow files found")]
         else:
             bad = result.errors

@@ -69,8 +69,8 @@ class _Composer:
                 self.doc.raw[path] = node.value
             try:
                 return self.constructor.construct_object(node, deep=True)
-            except yaml.constructor.ConstructorError:
-                return node.value
+            except (yaml.constructor.ConstructorError, ValueError, OverflowError):
+                return node.value   # e.g. 2026-13-01 looks like a date but is none: keep the text
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import socket
+import subprocess
 import uuid
 
 from acd import config as config_mod
@@ -107,3 +111,33 @@ class Ledger:
     def free(self, agent_id, call_id):
         assert self.busy.get(agent_id) == call_id
         del self.busy[agent_id]
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def start_redis(port: int, *extra: str) -> subprocess.Popen:
+    """A private redis-server (no persistence) that a test may stop without disturbing anyone."""
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return proc
+        except OSError:
+            await asyncio.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+def stop_redis(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait(5)

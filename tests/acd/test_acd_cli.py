@@ -99,3 +99,25 @@ def test_export_csv_and_jsonl(capsys, prefix, tmp_path):
 def test_check(capsys):
     code, out, _ = run(capsys, "check")
     assert code == 0 and "12 queues" in out
+
+
+def test_password_protected_redis(capsys, monkeypatch):
+    from acd_fixtures import free_port, start_redis, stop_redis
+
+    port = free_port()
+    proc = asyncio.run(start_redis(port, "--requirepass", "s3cret-pw"))
+    try:
+        monkeypatch.delenv("HOTLINE_REDIS_PASSWORD", raising=False)
+        code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
+        assert code == 1
+        assert err.startswith(f"acd: Redis at 127.0.0.1:{port} refused us: NOAUTH")
+        assert "HOTLINE_REDIS_PASSWORD" in err and err.count("\n") == 1
+        monkeypatch.setenv("HOTLINE_REDIS_PASSWORD", "wrong-pw")
+        code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
+        assert code == 1 and "refused us" in err and "wrong-pw" not in err
+        monkeypatch.setenv("HOTLINE_REDIS_PASSWORD", "s3cret-pw")
+        code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "--log-level", "debug", "agent", "login", "1001")
+        assert (code, out) == (0, "agent 1001: available\n")
+        assert "s3cret-pw" not in out + err
+    finally:
+        stop_redis(proc)

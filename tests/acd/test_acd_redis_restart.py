@@ -10,44 +10,12 @@ so in their status.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 
 
 from acd.model import CallRequest
 from acd.service import Acd
 
-from acd_fixtures import Ledger, race_config, redis_store, unique_prefix
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def start_redis(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return proc
-        except OSError:
-            await asyncio.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"redis-server did not start on port {port}")
-
-
-def stop_redis(proc: subprocess.Popen) -> None:
-    proc.kill()
-    proc.wait(5)
-
+from acd_fixtures import Ledger, free_port, race_config, redis_store, start_redis, stop_redis, unique_prefix
 
 async def until(pred, timeout=15.0, what=""):
     loop = asyncio.get_running_loop()

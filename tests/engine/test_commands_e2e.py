@@ -1,0 +1,79 @@
+"""`ivr demo` and `ivr serve` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from ivr.cli import main
+from ivr.pbx.process import PbxProcess
+
+
+def test_demo_json_loses_no_call(capsys):
+    rc = main(["demo", "--calls", "20", "--agents", "8", "--speed", "60", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["offered"] == 20 and out["lost"] == 0
+    ends = out["answered"] + out["abandoned"] + out["failed"] + out["transferred"] + out["completed_in_ivr"]
+    assert ends == 20
+    assert out["answered"] > 0
+    assert out["pbx_calls"] == out["pbx_calls_ended"]   # the PBX saw every call end, callbacks included
+    assert out["program"] == "flows+acd" and out["engine_task_failures"] == 0
+
+
+def test_demo_minimal_path(capsys):
+    rc = main(["demo", "--minimal", "--calls", "10", "--agents", "4", "--speed", "60", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["lost"] == 0 and out["offered"] == 10 and out["program"] == "minimal"
+
+
+def test_demo_rejects_bad_flags(capsys):
+    try:
+        main(["demo", "--calls", "zero"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    err = capsys.readouterr().err
+    assert "--calls" in err and "Traceback" not in err
+
+
+def test_serve_help_documents_the_real_pbx_settings(capsys):
+    try:
+        main(["serve", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    text = capsys.readouterr().out
+    for word in ("--host", "--port", "--user", "--secret-env", "--secret-file", "HOTLINE_AMI_SECRET",
+                 "manager.conf", "extensions.conf"):
+        assert word in text
+
+
+async def test_serve_takes_calls_from_a_pbx_in_another_process(tmp_path):
+    secret = os.urandom(8).hex()
+    records = tmp_path / "records.jsonl"
+    pbx = PbxProcess(
+        "--speed", "10", "--load-calls", "4", "--load-rate", "2", "--load-after-login",
+        "--agent", "PJSIP/1001=answer:0.5:2:agent", "--agent", "PJSIP/1002=answer:0.5:2:agent",
+        "--agent", "PJSIP/1003=answer:0.5:2:agent", "--records", str(records))
+    os.environ["IVR_PBX_SECRET"] = secret
+    try:
+        host, port = await pbx.start()
+    finally:
+        del os.environ["IVR_PBX_SECRET"]
+    env = dict(os.environ, HOTLINE_AMI_SECRET=secret)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "--log-level", "info", "serve", "--host", host, "--port", str(port),
+        "--minimal", "--duration", "6", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    await pbx.stop()
+    logs = err.decode()
+    assert proc.returncode == 0, logs[-2000:]
+    assert secret not in logs and secret not in out.decode()
+    calls = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(calls) == 4 and all(c["end"] is not None for c in calls)
+    assert sum(1 for c in calls if any(d["status"] == "ANSWER" for d in c["dials"])) == 4
+    events = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    call_lines = [e for e in events if e["event"].startswith("call.")]
+    assert call_lines and all(e.get("call_id") for e in call_lines)
