@@ -185,6 +185,8 @@ def _acd_and_prompts(options: DemoOptions):
 def _progress(run: DemoRun, engine) -> dict[str, int]:
     counts = {"offered": run.offered, "live": len(engine.calls), "answered": 0, "abandoned": 0, "other": 0}
     for r in engine.finished:
+        if r.kind == "callback":
+            continue
         key = r.outcome if r.outcome in ("answered", "abandoned") else "other"
         counts[key] += 1
     return counts
