@@ -341,10 +341,12 @@ if #out == 0 then return '[]' end
 return cjson.encode(out)
 """
 
-#: ARGV: prefix, now.  Offers nobody settled in time (their node died) go back to the
-#: head of the line; the agent is freed without a miss.  Returns a JSON list of call ids.
+#: ARGV: prefix, now, max reaps.  Offers nobody settled in time (their node died) go back
+#: to the head of the line; the agent is freed without a miss.  A call taken back ``max
+#: reaps`` times has no owner left (its channel is gone too): it is dropped as abandoned
+#: with outcome "lost".  Returns a JSON list of call ids taken back.
 REAP_OFFERS = PRELUDE + r"""
-local now = tonumber(ARGV[2])
+local now, max_reaps = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'offers', '-inf', now)) do
   local ck = P .. 'call:' .. cid
@@ -353,7 +355,15 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'offers', '-inf', now)) do
     local ak = P .. 'agent:' .. c.agent_id
     local a = getj(ak)
     if a and a.call_id == cid and a.state == 'ringing' then make_available(a, now); setj(ak, a) end
-    requeue(c); setj(ck, c)
+    c.reaped = (c.reaped or 0) + 1
+    if c.reaped >= max_reaps then
+      redis.call('ZREM', P .. 'offers', cid)
+      c.state = 'abandoned'; c.outcome = 'lost'; c.ended_at = now; c.agent_id = ''
+      log_outcome(c, 'X', now - c.enqueued_at, now)
+      setj(ck, c); finish(ck, cid)
+    else
+      requeue(c); setj(ck, c)
+    end
     out[#out + 1] = cid
   else
     redis.call('ZREM', P .. 'offers', cid)

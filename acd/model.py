@@ -161,6 +161,7 @@ class Call:
     outcome: str = ""
     rings: int = 0               # agents offered so far
     ring_s: float = 0.0          # ring timeout of the current offer
+    reaped: int = 0              # offers taken back unsettled: a call nobody owns any more is dropped
 
     @property
     def score(self) -> float:

@@ -279,8 +279,8 @@ class RedisStore(Store):
     async def release_wrapups(self, now):
         return json.loads(await self._run("RELEASE_WRAPUPS", now))
 
-    async def reap_offers(self, now):
-        return json.loads(await self._run("REAP_OFFERS", now))
+    async def reap_offers(self, now, max_reaps=3):
+        return json.loads(await self._run("REAP_OFFERS", now, max_reaps))
 
     async def abandon(self, call_id, now, callback):
         from acd.store import _callback_for

@@ -63,6 +63,7 @@ class Acd:
         snapshot_limit: int = 200,
         backoff_max_s: float = 2.0,
         recovery_window_s: float = RECOVERY_WINDOW_S,
+        max_reaps: int = 3,
     ) -> None:
         self.store = store
         self.config = config
@@ -74,6 +75,7 @@ class Acd:
         self.snapshot_limit = snapshot_limit
         self.backoff_max_s = backoff_max_s
         self.recovery_window_s = recovery_window_s
+        self.max_reaps = max_reaps
         self.log = log.get("acd", node=node_id)
         self._waiters: dict[str, asyncio.Future] = {}
         self._seq: dict[str, int] = {}          # call -> number of the last offer handed to its owner
@@ -457,7 +459,7 @@ class Acd:
         """Wrap-ups that are over, offers nobody settled, and the Redis epoch."""
         now = self.clock()
         released = await self.store.release_wrapups(now)
-        reaped = await self.store.reap_offers(now)
+        reaped = await self.store.reap_offers(now, self.max_reaps)
         if reaped:
             self.log.warning("acd.offers_reaped", calls=reaped)
         if released or reaped:
@@ -467,8 +469,15 @@ class Acd:
         self._maint_passes += 1
         ids = list(self._waiters) if self._maint_passes % 4 == 0 else []
         if ids:
-            for call in await self.store.get_calls(ids):
-                if call is not None and call.state == CallState.OFFERED and call.kind == CallKind.CALL:
+            for call_id, call in zip(ids, await self.store.get_calls(ids)):
+                if call is None or call.state not in (CallState.WAITING, CallState.OFFERED):
+                    # dropped (e.g. its offers kept going unsettled): tell the owner instead of waiting forever
+                    fut = self._waiters.get(call_id)
+                    if fut is not None and not fut.done():
+                        fut.set_exception(AcdError(
+                            f"call {call_id!r} is no longer waiting (state: {call.state if call else 'unknown'})"))
+                    continue
+                if call.state == CallState.OFFERED and call.kind == CallKind.CALL:
                     agent = await self.store.get_agent(call.agent_id)
                     if agent is not None:
                         self._deliver(Offer(call.call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))

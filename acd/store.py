@@ -49,7 +49,7 @@ class Store:
                           party: str = "agent", retry_s: float = 0.0, max_attempts: int = 1) -> str: raise NotImplementedError
     async def call_ended(self, call_id: str, agent_id: str, talk_s: float, now: float, wrapup_s: float) -> bool: raise NotImplementedError
     async def release_wrapups(self, now: float) -> list[str]: raise NotImplementedError
-    async def reap_offers(self, now: float) -> list[str]: raise NotImplementedError
+    async def reap_offers(self, now: float, max_reaps: int = 3) -> list[str]: raise NotImplementedError
     async def abandon(self, call_id: str, now: float, callback: dict | None) -> str: raise NotImplementedError
     async def request_callback(self, call_id: str, now: float) -> bool: raise NotImplementedError
     async def pop_callback(self) -> Offer | None: raise NotImplementedError
@@ -394,14 +394,21 @@ class MemoryStore(Store):
                 released.append(aid)
         return released
 
-    async def reap_offers(self, now):
+    async def reap_offers(self, now, max_reaps=3):
         expired = [cid for cid, until in self._offers.items() if until <= now]
         for cid in expired:
             call = self._calls[cid]
             agent = self._agents.get(call.agent_id)
             if agent is not None and agent.call_id == cid and agent.state == AgentState.RINGING:
                 self._make_available(agent, now)
-            self._requeue(call)
+            call.reaped += 1
+            if call.reaped >= max_reaps:
+                self._offers.pop(cid, None)
+                call.state, call.outcome, call.ended_at, call.agent_id = CallState.ABANDONED, "lost", now, ""
+                self._log(call, ABANDONED, now - call.enqueued_at, now)
+                self._finish(call, now)
+            else:
+                self._requeue(call)
         return expired
 
     async def abandon(self, call_id, now, callback):

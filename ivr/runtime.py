@@ -142,7 +142,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
                     context_programs={callbacks.context: callbacks.program} if callbacks else None)
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
-    services = AcdServices(acd, records=engine.records.get)
+    services = AcdServices(acd, records=engine.records.get, speed=speed)
     program = FlowProgram(registry, services)
     engine.program = program
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,

@@ -545,6 +545,8 @@ def cmd_adherence(args) -> int:
     from seats.adherence import adherence, read_agent_log
 
     roster = rmod.load(args.roster)
+    if args.redis:
+        return _adherence_now(args, roster)
     events = read_agent_log(args.log)
     window = None
     if args.date_from or args.date_to:
@@ -571,6 +573,31 @@ def cmd_adherence(args) -> int:
             f"{tot['late']} late, {tot['early']} left early")
     if rep["unrostered_agents"]:
         c.print(f"logged in but not in the roster: {', '.join(rep['unrostered_agents'][:20])}")
+    return 0
+
+
+def _adherence_now(args, roster) -> int:
+    from seats.acd_state import read_agent_states, snapshot
+
+    host, sep, port = args.redis.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SeatsError(f"--redis {args.redis!r}: expected HOST:PORT")
+    states = read_agent_states(host, int(port), prefix=args.prefix, db=args.db)
+    when = args.at or dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None)
+    rep = snapshot(roster, states, when)
+    if args.json:
+        _out_json(rep)
+        return 0
+    c = _console()
+    for center, row in rep["centers"].items():
+        missing = f"; missing: {', '.join(row['missing'][:15])}" if row["missing"] else ""
+        c.print(f"{center}: {row['logged_in']}/{row['expected']} expected agents logged in{_esc(missing)}")
+    if rep["logged_in_off_roster"]:
+        c.print(f"logged in but not rostered now: {', '.join(rep['logged_in_off_roster'][:20])}")
+    if rep["logged_in_unknown"]:
+        c.print(f"logged in, in no roster: {', '.join(rep['logged_in_unknown'][:20])}")
+    tot = rep["total"]
+    c.print(f"at {rep['at']}: {tot['logged_in']}/{tot['expected']} ({tot['adherence']:.1%})")
     return 0
 
 
@@ -716,7 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("adherence", help="roster against the ACD's agent log-ins")
     p.add_argument("roster")
-    p.add_argument("--log", required=True, help="agent log, JSONL or CSV: agent_id,event,ts")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--log", help="agent log, JSONL or CSV: agent_id,event,ts")
+    src.add_argument("--redis", metavar="HOST:PORT", help="the ACD's Redis: who is logged in now")
+    p.add_argument("--prefix", default="hotline:", help="the ACD's Redis key prefix")
+    p.add_argument("--db", type=int, default=0)
+    p.add_argument("--at", type=_datetime, help="with --redis: roster time to compare with (default now)")
     p.add_argument("--grace-min", type=_nonneg, default=5.0)
     p.add_argument("--from", dest="date_from", type=_date)
     p.add_argument("--to", dest="date_to", type=_date)

@@ -110,4 +110,7 @@ def run(args) -> int:
         print(f"outcome: {sim.describe_outcome(r.outcome, r.survey)}")
         if r.to_queue_s is not None:
             print(f"time from answer to queue: {r.to_queue_s:.1f} s")
+        taken = {k: v for k, v in r.variables.items() if k not in ("caller", "dialled", "center")}
+        if taken:
+            print("variables: " + ", ".join(f"{k}={v}" for k, v in sorted(taken.items())))
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any, Callable, Mapping, Sequence
 
 from acd.model import CallRequest
@@ -30,13 +31,19 @@ class AcdServices:
 
     def __init__(self, acd: Any, *, records: Callable[[str], CallRecord | None],
                  transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
-                 announce_every_s: float | None = None, max_offers: int = 20):
+                 announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0):
         self.acd = acd
         self.records = records
         self.transfer_template = transfer_template
         self.transfer_timeout_s = transfer_timeout_s
         self.announce_every_s = announce_every_s
         self.max_offers = max_offers
+        self.speed = speed          # the PBX's (and the ACD clock's) time factor, for wall-clock figures
+        #: When this node last saw each agent's conversation end (wrap-up then follows),
+        #: and the delay from an agent becoming free to the Dial of the next call: the
+        #: figure that says whether callers wait on the engine instead of on agents.
+        self.freed_at: dict[str, float] = {}
+        self.free_to_dial_s: deque[float] = deque(maxlen=100_000)
 
     async def enqueue(self, call: CallControl, queue: str, skills: Sequence[str], priority: int,
                       context: Mapping[str, str]) -> QueueResult:
@@ -67,10 +74,14 @@ class AcdServices:
                 answered_at.append(time.time())
                 await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
 
+            freed = self.freed_at.pop(offer.agent_id, None)
+            if freed is not None:
+                self.free_to_dial_s.append(max(0.0, time.time() - freed - self._wrapup_s(queue)))
             try:
                 result = await call.dial(offer.dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
             except CallerHungUp:
                 if answered_at:   # the caller ended the conversation
+                    self.freed_at[offer.agent_id] = time.time()
                     await self.acd.call_ended(call.call_id, offer.agent_id, time.time() - answered_at[0])
                     if record is not None:
                         record.agent = offer.agent_id
@@ -81,6 +92,7 @@ class AcdServices:
                 if not answered_at:  # DialEnd was not seen: report now, then the end
                     await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
                 talk_s = result.answered_s or (time.time() - answered_at[0] if answered_at else 0.0)
+                self.freed_at[offer.agent_id] = time.time()
                 await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
                 if record is not None:
                     record.agent = offer.agent_id
@@ -106,6 +118,14 @@ class AcdServices:
             await call.play([ANNOUNCE_PROMPT])
 
         return await hold_until(call, self.acd.wait_offer(call.call_id), chunk_s=announce_every_s, between=announce)
+
+    def _wrapup_s(self, queue: str) -> float:
+        """Wrap-up in wall-clock seconds (the ACD's clock may run faster than real time)."""
+        try:
+            wrap = float(self.acd.config.queue(queue).wrapup_s)
+        except Exception:
+            return 0.0
+        return wrap / self.speed
 
     def _announce_every(self, queue: str) -> float:
         try:

@@ -316,12 +316,27 @@ async def run_flow(flow: m.Flow, call: CallControl, services: FlowServices, *,
     else:
         now_fn = now or _china_now
     run = _Run(flow, call, services, variables, now_fn, clock)
-    result = await run.run()
     try:
-        await services.record(call, result)
+        result = await run.run()
+    except Exception as exc:
+        # a service (the ACD, a dial) failed under the flow: the engine decides what to do with the
+        # caller, but the path so far is stored first
+        run.log.exception("flow.failed")
+        run.result.variables = dict(run.vars)
+        run.result.duration_s = run.elapsed()
+        run.result.outcome = {**run.result.outcome, "kind": "error", "error": f"{type(exc).__name__}: {exc}",
+                              "was": run.result.outcome.get("kind", "")}
+        await _store(services, call, run)
+        raise
+    await _store(services, call, run)
+    return result
+
+
+async def _store(services: FlowServices, call: CallControl, run: "_Run") -> None:
+    try:
+        await services.record(call, run.result)
     except Exception:  # storing must not turn a finished call into a crash
         run.log.exception("flow.record_failed")
-    return result
 
 
 async def run_call(flowset: m.FlowSet, call: CallControl, services: FlowServices, **kw) -> FlowResult:

@@ -54,8 +54,14 @@ async def store_factory():
         await wipe(p)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _quiet_logs():
+    """Warnings only during ACD tests, and the logging set-up of other suites left as it was."""
+    import structlog
+
     from ivr import log
 
+    saved = structlog.get_config()
     log.setup("warning", json=False)
+    yield
+    structlog.configure(**saved)

@@ -268,3 +268,19 @@ async def test_finished_calls_do_not_pile_up(store, cfg):
     else:
         await store.release_wrapups(T0 + 7 + 86400 + 1)
         assert await store.get_call("x") is None
+
+
+async def test_call_nobody_owns_is_dropped_after_repeated_reaps(store, cfg):
+    await ready(store, cfg, "c1")
+    await store.enqueue(mk_call("ghost"))
+    t = T0
+    for i in range(3):
+        t += 1
+        assert len(await store.claim([("ghost", "c1", 10, 5)], t)) == 1
+        t += 16
+        assert await store.reap_offers(t, 3) == ["ghost"]
+    call = await store.get_call("ghost")
+    assert (call.state, call.outcome, call.reaped) == ("abandoned", "lost", 3)
+    assert await store.waiting() == {}
+    assert (await store.get_agent("c1")).state == "available"
+    assert await store.claim([("ghost", "c1", 10, 5)], t + 1) == []

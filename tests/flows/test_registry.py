@@ -55,6 +55,31 @@ def test_broken_edit_refused_old_version_serves(tree):
     assert plan.flow.nodes["welcome"].keys["1"] == "to_province"
 
 
+def test_refused_reload_logs_each_error_and_the_kept_version(tree):
+    import structlog
+
+    reg = registry(tree)
+    edit(tree / "flows" / "survey.yaml", "next: back", "next: bak")
+    with structlog.testing.capture_logs() as logs:
+        errors = reg.reload()
+    refused = [l for l in logs if l["event"] == "flows.reload_refused"]
+    assert [l["problem"] for l in refused] == [str(e) for e in errors] and "no node 'bak'" in refused[0]["problem"]
+    kept = [l for l in logs if l["event"] == "flows.kept_old_version"]
+    assert kept and kept[0]["version"] == reg.version and kept[0]["log_level"] == "warning"
+
+
+def test_a_crashing_check_keeps_the_old_version(tree, monkeypatch):
+    reg = registry(tree)
+    before = reg.version
+
+    def boom(*a, **kw):
+        raise RuntimeError("checker bug")
+
+    monkeypatch.setattr("ivr.flows.registry.load_and_check", boom)
+    errors = reg.reload()
+    assert reg.version == before and "the check itself failed (RuntimeError: checker bug)" in str(errors[0])
+
+
 def test_good_edit_swaps_and_changed_detects_it(tree):
     reg = registry(tree)
     before = reg.version

@@ -177,3 +177,19 @@ def test_default_transfer_dials_through_the_call():
     d = Dialer()
     res = asyncio.run(dial_out(d, "12366", timeout_s=20))
     assert d.args == ("Local/12366@hotline-out", 20) and res.status == "ANSWER"
+
+
+def test_a_failing_queue_is_stored_then_raised(flowset):
+    class AcdDown(RecordingServices):
+        async def enqueue(self, call, queue, skills, priority, context):
+            raise ConnectionError("ACD unreachable")
+
+    services = AcdDown()
+    call = ScriptedCall(flowset, caller="043288881234", dialled="043212345", presses=["13912345678"])
+    with pytest.raises(ConnectionError):
+        asyncio.run(run_flow(flowset.flow("callback"), call, services, now=AT, clock=call.clock,
+                             variables={"center": "jilin"}))
+    [stored] = services.recorded
+    assert stored.outcome["kind"] == "error" and stored.outcome["was"] == "queue"
+    assert "ACD unreachable" in stored.outcome["error"] and stored.path[-1].node == "jilin_person"
+    assert stored.variables["mobile"] == "13912345678"

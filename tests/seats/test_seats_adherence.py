@@ -101,3 +101,62 @@ def test_on_duty_feeds_the_acd(small, tmp_path):
                           "2026-01-05T01:00:00Z", "--json"], capture_output=True, text=True)  # 09:00 China
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)["centers"]["tonghua"]) == 2
+
+
+def test_redis_snapshot_against_the_acd_state(small, tmp_path):
+    """Real Redis, a unique prefix, cleaned up: the ACD's documented key layout."""
+    import asyncio
+    import datetime as dt
+    import uuid
+
+    import asyncio_redis
+
+    from seats.acd_state import read_agent_states, snapshot
+
+    prefix = f"seats-test-{uuid.uuid4().hex[:8]}:"
+    agents = {
+        "agent-00": {"state": "available"},
+        "agent-01": {"state": "logged_out"},
+        "agent-02": {"state": "talking"},
+        "agent-77": {"state": "paused"},
+    }
+
+    async def setup(delete=False):
+        conn = await asyncio_redis.Connection.create("127.0.0.1", 6379, db=0)
+        try:
+            if delete:
+                await conn.delete([f"{prefix}agents"] + [f"{prefix}agent:{a}" for a in agents])
+            else:
+                await conn.sadd(f"{prefix}agents", list(agents))
+                for a, v in agents.items():
+                    await conn.set(f"{prefix}agent:{a}", json.dumps(v))
+        finally:
+            conn.close()
+
+    asyncio.run(setup())
+    try:
+        states = read_agent_states("127.0.0.1", 6379, prefix=prefix)
+        assert states["agent-02"]["state"] == "talking" and len(states) == 4
+        rep = snapshot(small, states, dt.datetime(2026, 1, 5, 9, 0))
+        row = rep["centers"]["tonghua"]
+        assert (row["expected"], row["logged_in"], row["missing"]) == (2, 1, ["agent-01"])
+        assert rep["logged_in_off_roster"] == ["agent-02"]   # logged in, rostered only from 16:00
+        assert rep["logged_in_unknown"] == ["agent-77"]
+        rpath = tmp_path / "r.json"
+        rmod.save(small, rpath)
+        out = subprocess.run([sys.executable, "-m", "seats.cli", "adherence", str(rpath), "--redis",
+                              "127.0.0.1:6379", "--prefix", prefix, "--at", "2026-01-05T16:30", "--json"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["total"] == {"expected": 1, "logged_in": 1, "adherence": 1.0}
+    finally:
+        asyncio.run(setup(delete=True))
+
+
+def test_dead_redis_names_host_and_port(small, tmp_path):
+    rpath = tmp_path / "r.json"
+    rmod.save(small, rpath)
+    out = subprocess.run([sys.executable, "-m", "seats.cli", "adherence", str(rpath), "--redis", "127.0.0.1:1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "127.0.0.1:1" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
