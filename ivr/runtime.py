@@ -31,6 +31,7 @@ class Runtime:
     acd: Any = None
     callbacks: Any = None
     login_agents: list[str] = field(default_factory=list)
+    watch_flows_s: float | None = None   # poll flow and config files for changes (serve)
 
     async def start(self) -> None:
         if self.acd is not None:
@@ -40,10 +41,17 @@ class Runtime:
         await self.link.connect()
         if self.callbacks is not None:
             await self.callbacks.start()
+        registry = getattr(self.program, "registry", None)
+        if self.watch_flows_s and registry is not None:
+            # A broken edit is refused (logged) and the old version keeps serving.
+            self.engine.supervisor.spawn(registry.watch(self.watch_flows_s), name="flows-watch")
 
     async def stop(self) -> None:
         if self.callbacks is not None:
             await self.callbacks.stop()
+        for task in list(self.engine.supervisor.tasks):
+            if task.get_name() == "flows-watch":
+                task.cancel()
         await self.engine.stop()
         await self.link.close()
         if self.acd is not None:

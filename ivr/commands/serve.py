@@ -35,6 +35,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--flows", default=None, help="folder of flow files (default: flows/)")
     p.add_argument("--acd-store", choices=["memory", "redis"], default=None,
                    help="where the ACD keeps queues and agents (default: from config/acd.yaml)")
+    p.add_argument("--acd-config", default=None, help="ACD settings file (default: config/acd.yaml)")
+    p.add_argument("--login-all", action="store_true",
+                   help="log every configured agent in at start (single-node trials with --acd-store memory)")
+    p.add_argument("--watch-flows", type=float, default=2.0, metavar="SECONDS",
+                   help="check flow and config files for changes this often and reload them when they pass "
+                        "the check (0: only on SIGHUP); a broken edit is refused and the old flows keep serving")
     p.add_argument("--minimal", action="store_true",
                    help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
@@ -61,8 +67,17 @@ async def _serve(args, settings, secret: str) -> int:
     from ivr.runtime import build_runtime
 
     log = logmod.get("ivr.serve")
+    acd_config = None
+    if args.acd_config and not args.minimal:
+        from acd import config as acd_config_mod
+
+        try:
+            acd_config = acd_config_mod.load(args.acd_config)
+        except acd_config_mod.ConfigError as exc:
+            raise UserError(str(exc)) from None
     runtime = await build_runtime(settings, secret=secret, flows_dir=args.flows, acd_store=args.acd_store,
-                                  minimal=args.minimal)
+                                  minimal=args.minimal, acd_config=acd_config, login_all=args.login_all)
+    runtime.watch_flows_s = args.watch_flows or None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

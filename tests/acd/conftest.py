@@ -41,15 +41,23 @@ async def store(request):
 
 @pytest.fixture
 async def store_factory():
-    """Several Redis stores on one prefix (several nodes), all wiped afterwards."""
+    """Several Redis stores on one prefix (several nodes); closed, then wiped, afterwards
+    (closed first, so that a node a failed test left running cannot write after the wipe)."""
     prefixes = set()
+    made = []
 
     async def make(prefix: str, poolsize: int = 2, port: int = REDIS_PORT):
         s = await redis_store(prefix, port=port, poolsize=poolsize)
         prefixes.add(prefix)
+        made.append(s)
         return s
 
     yield make
+    for s in made:
+        try:
+            await s.close()
+        except Exception:
+            pass
     for p in prefixes:
         await wipe(p)
 

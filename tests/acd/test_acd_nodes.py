@@ -23,102 +23,104 @@ async def test_two_nodes_race_for_the_same_agents(store_factory):
     cfg = race_config(n_agents)
     prefix = unique_prefix("race")
     nodes = [fast_node(await store_factory(prefix, poolsize=4), cfg, f"node{i}") for i in range(2)]
-    for node in nodes:
-        await node.start()
-    for i, agent in enumerate(cfg.agents):
-        await nodes[i % 2].login(agent.id)
-    ledger = Ledger()
-    rng = random.Random(7)
-    stop = asyncio.Event()
-
-    async def caller(i):
-        node = nodes[rng.randrange(2)]
-        cid = f"c{i}"
-        queue = "changchun" if i % 3 else "province"
-        skills = ["enterprise"] if i % 7 == 0 else ["zh"]
-        await node.enqueue(CallRequest(cid, queue, skills, priority=1 if i % 11 == 0 else 0, caller=f"139{i:08d}"))
-        patient = rng.random() > 0.05
-        while True:
-            if not patient:
-                try:
-                    offer = await asyncio.wait_for(node.wait_offer(cid), 0.01)
-                except asyncio.TimeoutError:
-                    await node.abandoned(cid)
-                    ledger.abandoned.add(cid)
-                    return
-            else:
-                offer = await asyncio.wait_for(node.wait_offer(cid), 60)
-            assert offer.call_id == cid
-            ledger.take(offer.agent_id, cid)
-            if rng.random() < 0.1:
-                ledger.free(offer.agent_id, cid)
-                assert await node.ring_result(cid, offer.agent_id, "NOANSWER") == "requeued"
-                patient = True
-                continue
-            assert await node.ring_result(cid, offer.agent_id, "ANSWER") == "connected"
-            await asyncio.sleep(rng.random() * 0.005)
-            ledger.free(offer.agent_id, cid)
-            assert await node.call_ended(cid, offer.agent_id, 1.0)
-            ledger.served.add(cid)
-            return
-
-    async def callback_worker(node):
-        while not stop.is_set():
-            offer = await node.next_callback(timeout_s=0.2)
-            if offer is None:
-                continue
-            ledger.take(offer.agent_id, offer.call_id)
-            await asyncio.sleep(0.001)
-            ledger.free(offer.agent_id, offer.call_id)
-            assert await node.callback_result(offer.call_id, offer.agent_id, "ANSWER") == "connected"
-            assert await node.call_ended(offer.call_id, offer.agent_id, 1.0)
-            ledger.callbacks_served.add(offer.call_id)
-
-    async def churn():
-        # agents pause and come back while calls flow, on either node
-        while not stop.is_set():
-            aid = f"a{rng.randrange(n_agents)}"
-            node = nodes[rng.randrange(2)]
-            await node.pause(aid, "break")
-            await asyncio.sleep(0.01)
-            await node.resume(aid)
-
-    sem = asyncio.Semaphore(400)
-
-    async def limited(i):
-        async with sem:
-            await caller(i)
-
-    workers = [asyncio.create_task(callback_worker(n)) for n in nodes] + [asyncio.create_task(churn())]
     try:
-        await asyncio.wait_for(asyncio.gather(*(limited(i) for i in range(n_calls))), 120)
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(ledger.callbacks_served) < len(ledger.abandoned):
-            assert asyncio.get_running_loop().time() < deadline, "callbacks not all served"
+        for node in nodes:
+            await node.start()
+        for i, agent in enumerate(cfg.agents):
+            await nodes[i % 2].login(agent.id)
+        ledger = Ledger()
+        rng = random.Random(7)
+        stop = asyncio.Event()
+
+        async def caller(i):
+            node = nodes[rng.randrange(2)]
+            cid = f"c{i}"
+            queue = "changchun" if i % 3 else "province"
+            skills = ["enterprise"] if i % 7 == 0 else ["zh"]
+            await node.enqueue(CallRequest(cid, queue, skills, priority=1 if i % 11 == 0 else 0, caller=f"139{i:08d}"))
+            patient = rng.random() > 0.05
+            while True:
+                if not patient:
+                    try:
+                        offer = await asyncio.wait_for(node.wait_offer(cid), 0.01)
+                    except asyncio.TimeoutError:
+                        await node.abandoned(cid)
+                        ledger.abandoned.add(cid)
+                        return
+                else:
+                    offer = await asyncio.wait_for(node.wait_offer(cid), 60)
+                assert offer.call_id == cid
+                ledger.take(offer.agent_id, cid)
+                if rng.random() < 0.1:
+                    ledger.free(offer.agent_id, cid)
+                    assert await node.ring_result(cid, offer.agent_id, "NOANSWER") == "requeued"
+                    patient = True
+                    continue
+                assert await node.ring_result(cid, offer.agent_id, "ANSWER") == "connected"
+                await asyncio.sleep(rng.random() * 0.005)
+                ledger.free(offer.agent_id, cid)
+                assert await node.call_ended(cid, offer.agent_id, 1.0)
+                ledger.served.add(cid)
+                return
+
+        async def callback_worker(node):
+            while not stop.is_set():
+                offer = await node.next_callback(timeout_s=0.2)
+                if offer is None:
+                    continue
+                ledger.take(offer.agent_id, offer.call_id)
+                await asyncio.sleep(0.001)
+                ledger.free(offer.agent_id, offer.call_id)
+                assert await node.callback_result(offer.call_id, offer.agent_id, "ANSWER") == "connected"
+                assert await node.call_ended(offer.call_id, offer.agent_id, 1.0)
+                ledger.callbacks_served.add(offer.call_id)
+
+        async def churn():
+            # agents pause and come back while calls flow, on either node
+            while not stop.is_set():
+                aid = f"a{rng.randrange(n_agents)}"
+                node = nodes[rng.randrange(2)]
+                await node.pause(aid, "break")
+                await asyncio.sleep(0.01)
+                await node.resume(aid)
+
+        sem = asyncio.Semaphore(400)
+
+        async def limited(i):
+            async with sem:
+                await caller(i)
+
+        workers = [asyncio.create_task(callback_worker(n)) for n in nodes] + [asyncio.create_task(churn())]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(limited(i) for i in range(n_calls))), 120)
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(ledger.callbacks_served) < len(ledger.abandoned):
+                assert asyncio.get_running_loop().time() < deadline, "callbacks not all served"
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+        assert ledger.doubles == []
+        assert len(ledger.served) + len(ledger.abandoned) == n_calls
+        assert ledger.callbacks_served == {f"cb:{c}" for c in ledger.abandoned}
+        assert all(n.dispatched > 0 for n in nodes), [n.dispatched for n in nodes]
+        # nothing left waiting or ringing, every agent free again
+        waiting = await nodes[0].store.waiting()
+        assert sum(len(v) for v in waiting.values()) == 0
+        for _ in range(50):
+            states = {a.state for a in await nodes[0].store.agents()}
+            if states <= {"available", "paused"}:
+                break
             await asyncio.sleep(0.05)
+        assert states <= {"available", "paused"}
+        figures = await nodes[1].stats()
+        total = figures["total"]
+        assert total["answered"] == len(ledger.served) and total["abandoned"] == len(ledger.abandoned)
+        print(f"\nrace: dispatched {[n.dispatched for n in nodes]}, conflicts {[n.claim_conflicts for n in nodes]}, "
+              f"abandoned {len(ledger.abandoned)}")
     finally:
-        stop.set()
-        await asyncio.gather(*workers, return_exceptions=True)
-    assert ledger.doubles == []
-    assert len(ledger.served) + len(ledger.abandoned) == n_calls
-    assert ledger.callbacks_served == {f"cb:{c}" for c in ledger.abandoned}
-    assert all(n.dispatched > 0 for n in nodes), [n.dispatched for n in nodes]
-    # nothing left waiting or ringing, every agent free again
-    waiting = await nodes[0].store.waiting()
-    assert sum(len(v) for v in waiting.values()) == 0
-    for _ in range(50):
-        states = {a.state for a in await nodes[0].store.agents()}
-        if states <= {"available", "paused"}:
-            break
-        await asyncio.sleep(0.05)
-    assert states <= {"available", "paused"}
-    figures = await nodes[1].stats()
-    total = figures["total"]
-    assert total["answered"] == len(ledger.served) and total["abandoned"] == len(ledger.abandoned)
-    print(f"\nrace: dispatched {[n.dispatched for n in nodes]}, conflicts {[n.claim_conflicts for n in nodes]}, "
-          f"abandoned {len(ledger.abandoned)}")
-    for node in nodes:
-        await node.stop()
+        for node in nodes:
+            await node.stop()
 
 
 async def test_node_killed_while_callers_wait(store_factory):

@@ -77,3 +77,45 @@ async def test_serve_takes_calls_from_a_pbx_in_another_process(tmp_path):
     events = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     call_lines = [e for e in events if e["event"].startswith("call.")]
     assert call_lines and all(e.get("call_id") for e in call_lines)
+
+
+async def test_serve_refuses_a_broken_flow_edit_while_calls_keep_flowing(tmp_path):
+    import shutil
+    import signal
+
+    from ivr.runtime import ROOT
+
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", flows)
+    secret = os.urandom(8).hex()
+    records = tmp_path / "records.jsonl"
+    os.environ["IVR_PBX_SECRET"] = secret
+    try:
+        pbx = PbxProcess("--speed", "20", "--load-calls", "12", "--load-rate", "0.06", "--load-after-login",
+                         "--talk-mean", "5", "--records", str(records))
+        host, port = await pbx.start()
+    finally:
+        del os.environ["IVR_PBX_SECRET"]
+    env = dict(os.environ, HOTLINE_AMI_SECRET=secret)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "--log-level", "info", "serve", "--host", host, "--port", str(port),
+        "--flows", str(flows), "--acd-store", "memory", "--login-all", "--watch-flows", "0", "--duration", "16",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    await asyncio.sleep(4)
+    (flows / "city.yaml").write_text("flow: city\nentry: nowhere\nnodes: [unclosed\n", encoding="utf-8")
+    proc.send_signal(signal.SIGHUP)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    await pbx.stop()
+    logs = err.decode()
+    assert proc.returncode == 0, logs[-2000:]
+    events = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    refused = [e for e in events if e["event"] == "flows.reload_refused"]
+    assert refused and "city.yaml" in refused[0]["problem"]
+    calls = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(calls) == 12 and all(c["end"] is not None for c in calls)
+    ended = [e for e in events if e["event"] == "call.end"]
+    assert len(ended) >= 12
+    late = [e for e in ended if e["timestamp"] > refused[0]["timestamp"]]
+    assert late, "calls kept flowing after the refused edit"
+    assert {e["outcome"] for e in ended} <= {"answered", "abandoned", "transferred", "completed", "failed"}
+    assert sum(1 for e in ended if e["outcome"] == "answered") >= 6
