@@ -194,11 +194,22 @@ return redis.call('ZRANK', P .. 'wait:' .. c.queue, c.call_id) + 1
 SNAPSHOT = r"""
 local P = ARGV[1]
 local limit = tonumber(ARGV[2])
+-- HMGET in chunks: Lua's unpack() stops at a few thousand values
+local function hmget(key, ids)
+  local out = {}
+  for i = 1, #ids, 1000 do
+    local part = {}
+    for j = i, math.min(i + 999, #ids) do part[#part + 1] = ids[j] end
+    local got = redis.call('HMGET', key, unpack(part))
+    for j = 1, #part do out[i + j - 1] = got[j] end
+  end
+  return out
+end
 local avail = redis.call('ZRANGE', P .. 'avail', 0, -1, 'WITHSCORES')
 if #avail == 0 then return '' end
 local ids = {}
 for i = 1, #avail, 2 do ids[#ids + 1] = avail[i] end
-local routes = redis.call('HMGET', P .. 'aroute', unpack(ids))
+local routes = hmget(P .. 'aroute', ids)
 local lines = {}
 for i, id in ipairs(ids) do
   if routes[i] then lines[#lines + 1] = id .. '\t' .. avail[2 * i] .. '\t' .. routes[i] end
@@ -208,8 +219,9 @@ local depth = math.min(limit, math.max(8, 4 * #ids))   -- acd.store.snapshot_dep
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
   local cids = redis.call('ZRANGE', P .. 'wait:' .. q, 0, depth - 1)
   if #cids > 0 then
-    for _, v in ipairs(redis.call('HMGET', P .. 'route', unpack(cids))) do
-      if v then lines[#lines + 1] = v end
+    local rows = hmget(P .. 'route', cids)
+    for i = 1, #cids do
+      if rows[i] then lines[#lines + 1] = rows[i] end
     end
   end
 end

@@ -278,8 +278,8 @@ class Acd:
             call = await self._retry(lambda: self.store.get_call(call_id), "wait_offer")
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERED):
                 raise AcdError(f"call {call_id!r} is not waiting (state: {call.state if call else 'unknown'})")
-            if call_id not in self._local:
-                self._local[call_id] = _Local(call)
+            # the stored copy is the truth (an adopted or re-enqueued caller keeps its first arrival time)
+            self._local[call_id] = _Local(call)
             if call.state == CallState.OFFERED:
                 await self._check_offer(call_id)
             offer = await fut

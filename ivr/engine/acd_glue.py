@@ -76,7 +76,10 @@ class AcdServices:
 
             freed = self.freed_at.pop(offer.agent_id, None)
             if freed is not None:
-                self.free_to_dial_s.append(max(0.0, time.time() - freed - self._wrapup_s(queue)))
+                # From the moment this pairing became possible: the agent free (after wrap-up)
+                # with this caller already waiting, to the Dial going out.
+                possible = max(freed + self._wrapup_s(queue), queued_at)
+                self.free_to_dial_s.append(max(0.0, time.time() - possible))
             try:
                 result = await call.dial(offer.dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
             except CallerHungUp:

@@ -190,3 +190,19 @@ async def test_call_record_from_the_acd_view(acd, clock):
     assert (await acd.call_record("gone")).outcome == "abandoned"
     with pytest.raises(AcdError, match="no call"):
         await acd.call_record("never")
+
+
+async def test_waiting_owner_is_told_when_its_call_is_dropped(store, cfg, clock):
+    a = Acd(store, cfg, "node-a", clock=clock)
+    b = Acd(store, cfg, "node-b", clock=clock)
+    await a.start(loops=False)
+    await b.start(loops=False)
+    await b.enqueue(CallRequest("x", "changchun", caller="139"))
+    task = asyncio.create_task(b.wait_offer("x"))
+    await asyncio.sleep(0.01)
+    await a.abandoned("x")                    # the call left the line through another node
+    for _ in range(4):                        # the slow poll runs every 4th maintenance pass
+        await b.maintain()
+    with pytest.raises(AcdError, match="no longer waiting"):
+        await asyncio.wait_for(task, 5)
+    a._running = b._running = False
