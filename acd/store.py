@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Callable, Iterable
 
@@ -25,45 +26,76 @@ Handler = Callable[[str, str], None]   # (kind, payload): ("offer", call_id) | (
 MISS_STATUSES = ("NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION")
 
 
-class Store:
-    """The operations the ACD needs; see MemoryStore for the reference semantics."""
+class Store(ABC):
+    """The operations the ACD needs; see MemoryStore for the reference semantics.
+
+    Abstract: a store that leaves one out cannot be instantiated.
+    """
 
     address = "memory"
 
     async def close(self) -> None: ...
-    async def subscribe(self, handler: Handler) -> None: raise NotImplementedError
-    async def ensure_epoch(self, node: str, now: float) -> str: raise NotImplementedError
-    async def sync_agents(self, agents: Iterable[Agent], now: float) -> None: raise NotImplementedError
-    async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent: raise NotImplementedError
-    async def agents(self) -> list[Agent]: raise NotImplementedError
-    async def get_agent(self, agent_id: str) -> Agent | None: raise NotImplementedError
-    async def enqueue(self, call: Call) -> int: raise NotImplementedError
-    async def get_call(self, call_id: str) -> Call | None: raise NotImplementedError
-    async def get_calls(self, call_ids: list[str]) -> list[Call | None]: raise NotImplementedError
+    @abstractmethod
+    async def subscribe(self, handler: Handler) -> None: ...
+    @abstractmethod
+    async def ensure_epoch(self, node: str, now: float) -> str: ...
+    @abstractmethod
+    async def sync_agents(self, agents: Iterable[Agent], now: float) -> None: ...
+    @abstractmethod
+    async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent: ...
+    @abstractmethod
+    async def agents(self) -> list[Agent]: ...
+    @abstractmethod
+    async def get_agent(self, agent_id: str) -> Agent | None: ...
+    @abstractmethod
+    async def enqueue(self, call: Call) -> int: ...
+    @abstractmethod
+    async def get_call(self, call_id: str) -> Call | None: ...
+    @abstractmethod
+    async def get_calls(self, call_ids: list[str]) -> list[Call | None]: ...
+    @abstractmethod
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
         """Free agents and queue heads, with the fields routing reads (id, queues, skills,
         idle_since; call id, queue, skills, priority, times, kind) and no more."""
-        raise NotImplementedError
-    async def claim(self, pairs: list[tuple[str, str, float, float]], now: float) -> list[Offer]: raise NotImplementedError
+    @abstractmethod
+    async def claim(self, pairs: list[tuple[str, str, float, float]], now: float) -> list[Offer]: ...
+    @abstractmethod
     async def ring_result(self, call_id: str, agent_id: str, status: str, now: float, max_misses: int,
-                          party: str = "agent", retry_s: float = 0.0, max_attempts: int = 1) -> str: raise NotImplementedError
-    async def call_ended(self, call_id: str, agent_id: str, talk_s: float, now: float, wrapup_s: float) -> bool: raise NotImplementedError
-    async def release_wrapups(self, now: float) -> list[str]: raise NotImplementedError
-    async def reap_offers(self, now: float, max_reaps: int = 3) -> list[str]: raise NotImplementedError
-    async def abandon(self, call_id: str, now: float, callback: dict | None) -> str: raise NotImplementedError
-    async def request_callback(self, call_id: str, now: float) -> bool: raise NotImplementedError
-    async def pop_callback(self) -> Offer | None: raise NotImplementedError
-    async def position(self, call_id: str) -> tuple[int, str]: raise NotImplementedError
-    async def waiting(self) -> dict[str, list[tuple[str, float]]]: raise NotImplementedError
-    async def outcomes(self, queue: str, since: float) -> list[tuple[float, str, float]]: raise NotImplementedError
-    async def queues_seen(self) -> list[str]: raise NotImplementedError
-    async def put_record(self, record: dict, now: float, retention_s: float) -> None: raise NotImplementedError
-    async def records(self, since: float, until: float | None = None) -> list[dict]: raise NotImplementedError
-    async def restore_agent(self, agent: Agent) -> bool: raise NotImplementedError
-    async def restore_call(self, call: Call, now: float) -> bool: raise NotImplementedError
-    async def publish_stats(self, payload: str) -> None: raise NotImplementedError
-    async def heartbeat(self, node: str, now: float, status: str) -> None: raise NotImplementedError
-    async def nodes(self) -> dict[str, tuple[float, str]]: raise NotImplementedError
+                          party: str = "agent", retry_s: float = 0.0, max_attempts: int = 1) -> str: ...
+    @abstractmethod
+    async def call_ended(self, call_id: str, agent_id: str, talk_s: float, now: float, wrapup_s: float) -> bool: ...
+    @abstractmethod
+    async def release_wrapups(self, now: float) -> list[str]: ...
+    @abstractmethod
+    async def reap_offers(self, now: float, max_reaps: int = 3) -> list[str]: ...
+    @abstractmethod
+    async def abandon(self, call_id: str, now: float, callback: dict | None) -> str: ...
+    @abstractmethod
+    async def request_callback(self, call_id: str, now: float) -> bool: ...
+    @abstractmethod
+    async def pop_callback(self) -> Offer | None: ...
+    @abstractmethod
+    async def position(self, call_id: str) -> tuple[int, str]: ...
+    @abstractmethod
+    async def waiting(self) -> dict[str, list[tuple[str, float]]]: ...
+    @abstractmethod
+    async def outcomes(self, queue: str, since: float) -> list[tuple[float, str, float]]: ...
+    @abstractmethod
+    async def queues_seen(self) -> list[str]: ...
+    @abstractmethod
+    async def put_record(self, record: dict, now: float, retention_s: float) -> None: ...
+    @abstractmethod
+    async def records(self, since: float, until: float | None = None) -> list[dict]: ...
+    @abstractmethod
+    async def restore_agent(self, agent: Agent) -> bool: ...
+    @abstractmethod
+    async def restore_call(self, call: Call, now: float) -> bool: ...
+    @abstractmethod
+    async def publish_stats(self, payload: str) -> None: ...
+    @abstractmethod
+    async def heartbeat(self, node: str, now: float, status: str) -> None: ...
+    @abstractmethod
+    async def nodes(self) -> dict[str, tuple[float, str]]: ...
 
 
 def snapshot_depth(limit: int, available: int) -> int:

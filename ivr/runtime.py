@@ -109,7 +109,9 @@ async def open_store(kind: str, cfg):
         return await RedisStore.connect(cfg.redis.host, cfg.redis.port, prefix=cfg.redis.prefix,
                                         password=cfg.redis.password(), db=cfg.redis.db)
     except Exception as exc:
-        raise UserError(f"cannot reach Redis at {cfg.redis.host}:{cfg.redis.port}: {exc}") from None
+        where = f"{cfg.redis.host}:{cfg.redis.port}"
+        text = str(exc) if where in str(exc) else f"cannot reach Redis at {where}: {exc}"
+        raise UserError(text) from None
 
 
 async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str | None = None,

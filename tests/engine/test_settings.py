@@ -52,8 +52,21 @@ def test_secret_from_file_then_env(tmp_path, monkeypatch):
 
 def test_serve_with_dead_pbx_is_one_line_not_a_traceback(capsys, monkeypatch):
     monkeypatch.setenv("HOTLINE_AMI_SECRET", "whatever-secret")
-    rc = main(["serve", "--host", "127.0.0.1", "--port", "1"])
+    rc = main(["serve", "--host", "127.0.0.1", "--port", "1", "--acd-store", "memory"])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and "127.0.0.1:1" in err and "Traceback" not in err
     assert "whatever-secret" not in err
+
+
+def test_serve_with_dead_redis_names_the_address(capsys, monkeypatch, tmp_path):
+    from ivr.runtime import ROOT
+
+    dead = tmp_path / "acd.yaml"
+    dead.write_text((ROOT / "config" / "acd.yaml").read_text(encoding="utf-8").replace("port: 6379", "port: 1"),
+                    encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "s")
+    rc = main(["serve", "--acd-config", str(dead), "--port", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("ivr serve: cannot reach Redis at 127.0.0.1:1")
+    assert err[-1].count("127.0.0.1:1") == 1
