@@ -76,6 +76,7 @@ async def main(args) -> dict:
     await runtime.stop()
     await pbx.stop()
     delays = list(services.free_to_dial_s)
+    engine_part = list(services.offer_to_dial_s)
     answered = sum(1 for r in finished if r.outcome == "answered")
     return {
         "calls": args.calls, "rate_per_s": args.rate, "agents": args.agents, "speed": args.speed,
@@ -87,6 +88,8 @@ async def main(args) -> dict:
         "agent_free_to_dial_ms_p99": None if not delays else round(1000 * percentile(delays, 0.99), 2),
         "agent_free_to_dial_ms_mean": None if not delays else round(1000 * statistics.fmean(delays), 2),
         "dials_measured": len(delays),
+        "offer_to_dial_ms_p50": None if not engine_part else round(1000 * percentile(engine_part, 0.50), 2),
+        "offer_to_dial_ms_p99": None if not engine_part else round(1000 * percentile(engine_part, 0.99), 2),
         "engine_cpu_s": round(cpu, 2), "engine_ms_per_call": round(1000 * cpu / max(1, len(finished)), 2),
         "pbx_cpu_s": round(pbx_cpu, 2), "pbx_ms_per_call": round(1000 * pbx_cpu / max(1, len(finished)), 2),
     }

@@ -44,6 +44,8 @@ class AcdServices:
         #: figure that says whether callers wait on the engine instead of on agents.
         self.freed_at: dict[str, float] = {}
         self.free_to_dial_s: deque[float] = deque(maxlen=100_000)
+        self.offer_to_dial_s: deque[float] = deque(maxlen=100_000)   # the engine's share of it
+        self._offered_at: dict[str, float] = {}
 
     async def enqueue(self, call: CallControl, queue: str, skills: Sequence[str], priority: int,
                       context: Mapping[str, str]) -> QueueResult:
@@ -74,6 +76,7 @@ class AcdServices:
                 answered_at.append(time.time())
                 await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
 
+            self.offer_to_dial_s.append(time.time() - self._offered_at.pop(call.call_id, time.time()))
             freed = self.freed_at.pop(offer.agent_id, None)
             if freed is not None:
                 # From the moment this pairing became possible: the agent free (after wrap-up)
@@ -120,7 +123,12 @@ class AcdServices:
             log.info("acd.announce", place=place, expected_wait_s=None if wait_s == float("inf") else round(wait_s))
             await call.play([ANNOUNCE_PROMPT])
 
-        return await hold_until(call, self.acd.wait_offer(call.call_id), chunk_s=announce_every_s, between=announce)
+        async def offered():
+            offer = await self.acd.wait_offer(call.call_id)
+            self._offered_at[call.call_id] = time.time()
+            return offer
+
+        return await hold_until(call, offered(), chunk_s=announce_every_s, between=announce)
 
     def _wrapup_s(self, queue: str) -> float:
         """Wrap-up in wall-clock seconds (the ACD's clock may run faster than real time)."""
