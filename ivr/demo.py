@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -142,7 +141,6 @@ async def run_demo(options: DemoOptions, *,
             if on_progress:
                 on_progress(_progress(run, runtime.engine))
         deadline = started + options.timeout_s
-        pending = [h.wait() for h in handles]
         while True:
             done = sum(1 for h in handles if h.ended.done())
             if on_progress:
@@ -152,8 +150,6 @@ async def run_demo(options: DemoOptions, *,
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        for coro in pending:
-            coro.close()
     finally:
         await runtime.stop()
         run.engine_status = runtime.engine.status()

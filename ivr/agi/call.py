@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 from ivr import log as logmod

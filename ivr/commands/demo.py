@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 
-from ivr.cli import UserError
 
 
 def _positive_int(text: str) -> int:

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import itertools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, TextIO
 
 from ivr.agi.interface import CallerHungUp, DialResult

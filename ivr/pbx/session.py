@@ -267,7 +267,7 @@ class Session(asyncio.Protocol):
         try:
             priority = int(m.get("Priority") or 1)
         except ValueError:
-            self.error(m, f"Invalid priority")
+            self.error(m, "Invalid priority")
             return
         self.ack(m, "Redirect successful")
         self.pbx.redirect(ch, Target(context, exten, priority))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
-from ivr.agi.interface import CallerHungUp
 from ivr.ami.errors import ProtocolError
 from ivr.engine.minimal import FirstFreeAgents, MinimalProgram
 from ivr.pbx.scripts import AgentBehaviour, CallerScript
