@@ -7,7 +7,6 @@ import datetime as dt
 import shutil
 import sys
 
-import pytest
 
 from ivr.agi.interface import DialResult
 from ivr.flows.audio_len import sound_lengths

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 import structlog
 
-from ivr.agi.interface import CallerHungUp, DialResult
+from ivr.agi.interface import DialResult
 from ivr.flows.check import load_and_check
-from ivr.flows.runner import QueueResult, run_flow
+from ivr.flows.runner import run_flow
 from ivr.flows.simulate import ScriptedCall, SimServices
 
 from flow_paths import CONFIG
