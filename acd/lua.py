@@ -524,6 +524,44 @@ redis.call('SETNX', P .. 'epoch', ARGV[2] .. '@' .. ARGV[3])
 return redis.call('GET', P .. 'epoch')
 """
 
+#: ARGV: prefix, node id, lease s, then channel Uniqueids.  Which engine node owns which
+#: live channel: each channel that has no owner, an owner whose lease ran out, or this
+#: node as owner becomes (or stays) this node's for another lease.  Time is the Redis
+#: server's, so nodes with skewed clocks agree.  Returns the channels won, as JSON.
+CHANNEL_LEASE = r"""
+local P, node, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local won = {}
+for i = 4, #ARGV do
+  local k = P .. 'owner:' .. ARGV[i]
+  local v = redis.call('GET', k)
+  local free = true
+  if v then
+    local sep = string.find(v, '|', 1, true)
+    free = string.sub(v, 1, sep - 1) == node or tonumber(string.sub(v, sep + 1)) < now
+  end
+  if free then
+    redis.call('SET', k, node .. '|' .. string.format('%.17g', now + lease), 'EX', math.ceil(lease * 4 + 60))
+    won[#won + 1] = ARGV[i]
+  end
+end
+if #won == 0 then return '[]' end
+return cjson.encode(won)
+"""
+
+#: ARGV: prefix, node id, channel Uniqueid.  The call ended on this node: drop its lease
+#: (only if this node still holds it).  Returns 1 if dropped.
+CHANNEL_RELEASE = r"""
+local k = ARGV[1] .. 'owner:' .. ARGV[3]
+local v = redis.call('GET', k)
+if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then
+  redis.call('DEL', k)
+  return 1
+end
+return 0
+"""
+
 SCRIPTS = {
     name: value for name, value in dict(globals()).items()
     if name.isupper() and name != "PRELUDE" and isinstance(value, str)

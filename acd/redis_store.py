@@ -121,6 +121,15 @@ class RedisStore(Store):
             self._sub_conn.close()
         self._pool.close()
 
+    # -- which node owns which live channel -----------------------------------------------------
+    async def lease_channels(self, node, channels, lease_s):
+        if not channels:
+            return []
+        return json.loads(await self._run("CHANNEL_LEASE", node, float(lease_s), *channels))
+
+    async def release_channel(self, node, channel):
+        return bool(await self._run("CHANNEL_RELEASE", node, channel))
+
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, name: str, *args) -> object:
         argv = [self.prefix, *[a if isinstance(a, str) else _num(a) for a in args]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from typing import Callable, Iterable
@@ -53,6 +54,13 @@ class Store(ABC):
     async def get_call(self, call_id: str) -> Call | None: ...
     @abstractmethod
     async def get_calls(self, call_ids: list[str]) -> list[Call | None]: ...
+    @abstractmethod
+    async def lease_channels(self, node: str, channels: list[str], lease_s: float) -> list[str]:
+        """Claim or renew this node's lease on live channels; returns those it holds now."""
+
+    @abstractmethod
+    async def release_channel(self, node: str, channel: str) -> bool: ...
+
     @abstractmethod
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
         """Free agents and queue heads, with the fields routing reads (id, queues, skills,
@@ -139,6 +147,7 @@ class MemoryStore(Store):
         self._handlers: list[Handler] = []
         self._epoch = ""
         self._nodes: dict[str, tuple[float, str]] = {}
+        self._owners: dict[str, tuple[str, float]] = {}   # channel -> (node, lease until, monotonic)
         self.stats_payload = ""
 
     def _enter(self, agent: Agent, state: str, now: float) -> None:
@@ -147,6 +156,24 @@ class MemoryStore(Store):
             self._avail[agent.id] = agent
         else:
             self._avail.pop(agent.id, None)
+
+    # -- which node owns which live channel -----------------------------------------------------
+    async def lease_channels(self, node, channels, lease_s):
+        now = time.monotonic()
+        won = []
+        for ch in channels:
+            owner = self._owners.get(ch)
+            if owner is None or owner[0] == node or owner[1] < now:
+                self._owners[ch] = (node, now + lease_s)
+                won.append(ch)
+        return won
+
+    async def release_channel(self, node, channel):
+        owner = self._owners.get(channel)
+        if owner is not None and owner[0] == node:
+            del self._owners[channel]
+            return True
+        return False
 
     # -- notifications ----------------------------------------------------------------------
     async def subscribe(self, handler: Handler) -> None:

@@ -41,6 +41,11 @@ class Runtime:
         await self.link.connect()
         if self.callbacks is not None:
             await self.callbacks.start()
+        if self.engine.leases is not None:
+            from ivr.engine.ownership import renew_forever
+
+            self.engine.supervisor.spawn(renew_forever(self.engine, self.engine.leases.lease_s / 3),
+                                         name="lease-renewal")
         registry = getattr(self.program, "registry", None)
         if self.watch_flows_s and registry is not None:
             # A broken edit is refused (logged) and the old version keeps serving.
@@ -50,7 +55,7 @@ class Runtime:
         if self.callbacks is not None:
             await self.callbacks.stop()
         for task in list(self.engine.supervisor.tasks):
-            if task.get_name() == "flows-watch":
+            if task.get_name() in ("flows-watch", "lease-renewal"):
                 task.cancel()
         await self.engine.stop()
         await self.link.close()
@@ -116,7 +121,8 @@ async def open_store(kind: str, cfg):
 
 async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str | None = None,
                         minimal: bool = False, agents: list[str] | None = None, speed: float = 1.0,
-                        acd_config=None, login_all: bool = False, node: str | None = None) -> Runtime:
+                        acd_config=None, login_all: bool = False, node: str | None = None,
+                        lease_s: float = 10.0, clock=None) -> Runtime:
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -129,6 +135,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     from acd.service import Acd
     from ivr.engine.acd_glue import AcdServices
     from ivr.engine.callbacks import CallbackDialer
+    from ivr.engine.ownership import Adoption, ChannelLeases
     from ivr.flows.program import FlowProgram
     from ivr.flows.registry import FlowRegistry, FlowsBroken
 
@@ -145,15 +152,19 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
             raise UserError(str(exc)) from None
     store = await open_store(acd_store or "redis", acd_config)
     fast = max(speed, 1.0)
-    acd = Acd(store, acd_config, node_id=node, clock=scaled_clock(speed),
+    acd = Acd(store, acd_config, node_id=node, clock=clock or scaled_clock(speed),
               dispatch_interval_s=0.25 / fast, maintenance_interval_s=max(0.5 / fast, 0.01))
     callbacks = CallbackDialer(link, acd) if acd_config.callbacks.enabled else None
+    # A shared store means other nodes may serve the same Asterisk: lease each channel.
+    leases = ChannelLeases(store, node, lease_s=lease_s) if (acd_store or "redis") == "redis" else None
     engine = Engine(link, None, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
-                    context_programs={callbacks.context: callbacks.program} if callbacks else None)
+                    context_programs={callbacks.context: callbacks.program} if callbacks else None,
+                    leases=leases)
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
     services = AcdServices(acd, records=engine.records.get, speed=speed)
     program = FlowProgram(registry, services)
     engine.program = program
+    engine.adopt_program = Adoption(acd, services, program)
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
                    login_agents=[a.id for a in acd_config.agents] if login_all else [])

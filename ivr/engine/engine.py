@@ -45,7 +45,7 @@ class Engine:
     def __init__(self, link: Any, program: Program, *, node: str | None = None,
                  resume: ResumeTarget | None = None, contexts: tuple[str, ...] | None = None,
                  on_record: Callable[[CallRecord], None] | None = None, log=None,
-                 context_programs: dict[str, Program] | None = None):
+                 context_programs: dict[str, Program] | None = None, leases=None, adopt: Program | None = None):
         self.link = link
         self.program = program
         self.node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -57,6 +57,13 @@ class Engine:
         self.context_programs = dict(context_programs or {})
         #: Told of ``OriginateResponse`` events (the callback dialer).
         self.originate_listeners: list[Callable[[Message], None]] = []
+        #: With several nodes on one Asterisk: this node's leases on channels
+        #: (ivr.engine.ownership), the channels other nodes serve, and the program
+        #: for a caller adopted from a node that died.
+        self.leases = leases
+        self.adopt_program = adopt
+        self.foreign: dict[str, Message] = {}
+        self.adopted = 0
         self.log = log or logmod.get("ivr.engine", node=self.node)
         self.calls: dict[str, AgiCall] = {}
         self.records: dict[str, CallRecord] = {}
@@ -87,9 +94,12 @@ class Engine:
                            exc_info=(type(exc), exc, exc.__traceback__))
 
     def _to_call(self, event: Message) -> None:
-        call = self.calls.get(event.get("Uniqueid", ""))
+        uid = event.get("Uniqueid", "")
+        call = self.calls.get(uid)
         if call is not None:
             call.feed(event)
+        elif event.event == "Hangup":
+            self.foreign.pop(uid, None)
 
     def _on_agi_start(self, event: Message) -> None:
         uid = event.get("Uniqueid", "")
@@ -100,15 +110,23 @@ class Engine:
         context = event.get("Context", "")
         if self.contexts is not None and context not in self.contexts and context not in self.context_programs:
             return
+        if uid in self.foreign:  # another node's call re-entering AGI (its Redirect)
+            self.foreign[uid] = event
+            return
         program = self.context_programs.get(context, self.program)
+        self._start(uid, event, program, claim=self.leases is not None)
+
+    def _start(self, uid: str, event: Message, program: Program, *, claim: bool, adopted: bool = False) -> None:
         call = AgiCall(self.link, event, resume=self.resume)
         record = CallRecord(call_id=call.call_id, channel=call.channel, caller=call.caller,
                             caller_name=call.caller_name, dialled=call.dialled, node=self.node)
         self.calls[uid] = call
         self.records[uid] = record
-        call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled)
-        self.supervisor.spawn(self._own(call, record, program), name=f"call {uid}", log=call.log,
-                              on_done=lambda _t, uid=uid: self._closed(uid))
+        if not claim:
+            call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled,
+                          adopted=adopted or None)
+        self.supervisor.spawn(self._own(call, record, program, claim=claim, start=event), name=f"call {uid}",
+                              log=call.log, on_done=lambda _t, uid=uid: self._closed(uid))
 
     def _on_dial(self, event: Message) -> None:
         call = self.calls.get(event.get("Uniqueid", ""))
@@ -131,8 +149,17 @@ class Engine:
             call.log.debug("call.dtmf", digit=event.get("Digit"))
 
     # ------------------------------------------------------------ a call's life
-    async def _own(self, call: AgiCall, record: CallRecord, program: Program) -> None:
+    async def _own(self, call: AgiCall, record: CallRecord, program: Program, *, claim: bool = False,
+                   start: Message | None = None) -> None:
         """Run the call's program; whatever happens, the call's end is recorded."""
+        if claim and not await self.leases.claim(call.call_id):
+            # Another node serves it: remember the channel, in case that node dies.
+            if not call.hung_up and start is not None:
+                self.foreign[call.call_id] = start
+            record.outcome = "elsewhere"
+            return
+        if claim:
+            call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled)
         reason = ""
         try:
             await program(call, record)
@@ -172,6 +199,10 @@ class Engine:
     def _closed(self, uid: str) -> None:
         self.calls.pop(uid, None)
         record = self.records.pop(uid, None)
+        if record is not None and record.outcome == "elsewhere":
+            return
+        if self.leases is not None:
+            self.supervisor.spawn(self.leases.release(uid), name=f"release {uid}")
         if record is not None:
             if record.ended is None:  # cancelled before the finally ran
                 record.ended = time.time()
@@ -197,10 +228,23 @@ class Engine:
             self.calls[uid].close("channel gone after AMI reconnect")
         self.log.info("resync.done", alive=len(self.calls) - len(gone), closed_out=len(gone))
 
+    async def renew_leases(self) -> None:
+        """Keep this node's channels; adopt the callers of a node whose leases ran out."""
+        if self.leases is None:
+            return
+        mine = [uid for uid, r in self.records.items() if r.outcome != "elsewhere"]
+        won = await self.leases.renew(mine + list(self.foreign))
+        for uid in list(self.foreign):
+            if uid in won:
+                start = self.foreign.pop(uid)
+                self.adopted += 1
+                self._start(uid, start, self.adopt_program or self.program, claim=False, adopted=True)
+
     async def stop(self, timeout: float = 5.0) -> None:
         await self.supervisor.wait(timeout)
         await self.supervisor.cancel_all()
 
     def status(self) -> dict[str, Any]:
         return {"node": self.node, "live_calls": len(self.calls), "finished": len(self.finished),
+                "foreign_calls": len(self.foreign), "adopted": self.adopted,
                 "events": self.events_seen, "resyncs": self.resyncs, "task_failures": self.supervisor.failures}

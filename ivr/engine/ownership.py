@@ -1,0 +1,91 @@
+"""Several engine nodes on one Asterisk: exactly one serves each call, and a survivor adopts.
+
+Every node logged in to Asterisk sees every channel's ``AsyncAGIStart``.  The
+node that first leases the channel in the shared store (one atomic script,
+``CHANNEL_LEASE``) serves it and renews the lease while the call lasts; the
+others only remember the channel.  When a node dies its leases run out, and a
+survivor's renewal round wins them: it adopts the caller.  Adoption depends on
+where the call was, as the ACD's record of it says:
+
+- waiting in a queue (or being offered): Redirect the channel back into AGI,
+  re-enter the queue keeping the caller's place, and carry on;
+- talking with an agent: leave the conversation alone (a Redirect would cut
+  it), wait until the dead node's Dial returns, tell the ACD, hang up;
+- still in the voice menu, or unknown: Redirect and start the flow again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ivr import log as logmod
+from ivr.agi.interface import CallControl
+from ivr.engine.records import CallRecord
+
+
+class ChannelLeases:
+    """This node's leases on live channels, kept in the ACD's store (shared by all nodes)."""
+
+    def __init__(self, store: Any, node: str, *, lease_s: float = 10.0):
+        self.store = store
+        self.node = node
+        self.lease_s = lease_s
+        self.log = logmod.get("ivr.ownership", node=node)
+
+    async def claim(self, channel: str) -> bool:
+        try:
+            return channel in await self.store.lease_channels(self.node, [channel], self.lease_s)
+        except Exception as exc:  # store away: not ours for now; the renewal round retries
+            self.log.warning("lease.claim_failed", call_id=channel, error=str(exc))
+            return False
+
+    async def renew(self, channels: list[str]) -> set[str]:
+        try:
+            return set(await self.store.lease_channels(self.node, channels, self.lease_s))
+        except Exception as exc:
+            self.log.warning("lease.renew_failed", channels=len(channels), error=str(exc))
+            return set()
+
+    async def release(self, channel: str) -> None:
+        try:
+            await self.store.release_channel(self.node, channel)
+        except Exception as exc:  # it runs out by itself
+            self.log.debug("lease.release_failed", call_id=channel, error=str(exc))
+
+
+class Adoption:
+    """The program for a call adopted from a node that died (see the module's docstring)."""
+
+    def __init__(self, acd: Any, services: Any, program: Any):
+        self.acd = acd
+        self.services = services
+        self.program = program
+
+    async def __call__(self, call: CallControl, record: CallRecord) -> None:
+        log = logmod.get("ivr.adopt", call_id=call.call_id)
+        state = await self.acd.store.get_call(call.call_id)
+        where = getattr(state, "state", "") if state is not None else ""
+        record.reason = f"adopted ({where or 'not queued'})"
+        log.info("call.adopted", acd_state=where or None)
+        if where == "connected":
+            await call.wait_foreign_command()      # the dead node's Dial: the conversation ended
+            talk_s = max(0.0, self.acd.clock() - (state.answered_at or self.acd.clock()))
+            await self.acd.call_ended(call.call_id, state.agent_id, talk_s)
+            record.agent, record.queue, record.outcome = state.agent_id, state.queue, "answered"
+            record.agent_answered = record.agent_answered or record.started
+            return
+        await call.interrupt()                     # fresh AGI session on the same channel
+        if where in ("waiting", "offered"):
+            context = {"center": state.center, "lang": state.language}
+            result = await self.services.enqueue(call, state.queue, list(state.skills), state.priority, context)
+            record.outcome = "answered" if getattr(result, "talked", result) is True else record.outcome
+            return
+        await self.program(call, record)
+
+
+async def renew_forever(engine, interval_s: float) -> None:
+    """The renewal round: keep this node's leases, win the ones whose node died."""
+    while True:
+        await asyncio.sleep(interval_s)
+        await engine.renew_leases()

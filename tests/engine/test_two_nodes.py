@@ -1,0 +1,142 @@
+"""Two engine nodes on one PBX and one Redis: one owner per call, no agent given two calls,
+and the callers of a node that dies reach agents through the other."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+
+import asyncio_redis
+
+from acd import config as acd_config_mod
+from acd.model import Agent
+from ivr import settings as settings_mod
+from ivr.pbx.config import PbxConfig
+from ivr.pbx.core import Pbx
+from ivr.pbx.scripts import AgentBehaviour, LoadProfile
+from ivr.runtime import ROOT, build_runtime, scaled_clock
+
+SPEED = 20.0
+QUEUES = ["changchun", "province", "jilin", "yanbian"]
+
+
+def acd_config(prefix: str, agents: int):
+    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+    people = [Agent(id=str(3000 + i), dial=f"Local/{3000 + i}@agents", center="changchun", queues=list(QUEUES),
+                    skills={"zh": 3, "ko": 3, "enterprise": 3, "expert": 3}) for i in range(agents)]
+    return dataclasses.replace(cfg, agents=people, redis=dataclasses.replace(cfg.redis, prefix=prefix),
+                               callbacks=dataclasses.replace(cfg.callbacks, enabled=False))
+
+
+async def wipe(prefix: str) -> None:
+    conn = await asyncio_redis.Connection.create("127.0.0.1", 6379)
+    try:
+        keys = await (await conn.keys(prefix + "*")).aslist()
+        if keys:
+            await conn.delete(keys)
+    finally:
+        conn.close()
+
+
+async def two_nodes(pbx_agents: int, talk_s: float):
+    prefix = f"test:nodes:{os.urandom(4).hex()}:"
+    secret = os.urandom(8).hex()
+    behaviours = {f"Local/{3000 + i}@agents": AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=talk_s)
+                  for i in range(pbx_agents)}
+    pbx = Pbx(PbxConfig.load(speed=SPEED, seed=3, secret=secret), agents=behaviours)
+    host, port = await pbx.start()
+    settings = settings_mod.load()
+    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
+    clock = scaled_clock(SPEED)
+    cfg = acd_config(prefix, pbx_agents)
+    nodes = []
+    for name in ("node-a", "node-b"):
+        rt = await build_runtime(settings, secret=secret, acd_store="redis", acd_config=cfg, login_all=True,
+                                 node=name, speed=SPEED, lease_s=1.0, clock=clock)
+        await rt.start()
+        nodes.append(rt)
+    return pbx, nodes, prefix
+
+
+def assert_no_agent_twice(pbx) -> None:
+    talks: dict[str, list[tuple[float, float]]] = {}
+    for rec in pbx.records:
+        for d in rec.dials:
+            if d.status == "ANSWER":
+                talks.setdefault(d.target, []).append((d.answered, d.end or rec.end))
+    for target, spans in talks.items():
+        spans.sort()
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert b0 >= a1 - 1e-3, f"{target} was in two calls at once"
+
+
+async def test_two_nodes_share_one_pbx_without_double_assignment():
+    pbx, nodes, prefix = await two_nodes(pbx_agents=12, talk_s=15.0)
+    try:
+        scripts = LoadProfile(rate_per_s=1.5, calls=120, seed=7, patience_mean_s=None, abandon_in_menu=0.0).scripts()
+        handles = []
+        t0 = asyncio.get_running_loop().time()
+        for offset, script in scripts:
+            await asyncio.sleep(max(0.0, offset / SPEED - (asyncio.get_running_loop().time() - t0)))
+            handles.append(pbx.place_call(script))
+        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles)), 120)
+        for rt in nodes:
+            await asyncio.wait_for(_drained(rt), 10)
+    finally:
+        for rt in nodes:
+            await rt.stop()
+        await pbx.stop()
+        await wipe(prefix)
+    served = [{r.call_id for r in rt.engine.finished if r.outcome != "elsewhere"} for rt in nodes]
+    assert not served[0] & served[1], "a call was served by both nodes"
+    assert served[0] | served[1] == {r.call_id for r in pbx.records}, "a call was served by no node"
+    assert all(r.end is not None for r in pbx.records)
+    answered = sum(1 for r in pbx.records if r.talked_to)
+    assert answered >= 110
+    assert_no_agent_twice(pbx)
+
+
+async def _drained(rt):
+    while rt.engine.calls:
+        await asyncio.sleep(0.05)
+
+
+async def test_callers_of_a_dead_node_still_reach_agents():
+    pbx, nodes, prefix = await two_nodes(pbx_agents=2, talk_s=20.0)
+    a, b = nodes
+    try:
+        scripts = LoadProfile(rate_per_s=2.0, calls=10, seed=11, patience_mean_s=None, abandon_in_menu=0.0).scripts()
+        handles = [pbx.place_call(s) for _, s in scripts]
+        # Wait until node A holds callers who wait on hold music.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 30
+        while loop.time() < end:
+            waiting_a = [uid for uid, r in a.engine.records.items() if r.queued is not None and r.agent_answered is None]
+            if len(waiting_a) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting_a, "node A never held a waiting caller"
+        await _die(a)
+        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles)), 120)
+    finally:
+        for rt in (b,):
+            await rt.stop()
+        await pbx.stop()
+        await wipe(prefix)
+    assert b.engine.adopted >= len(waiting_a)
+    talked = {r.call_id for r in pbx.records if r.talked_to}
+    assert set(waiting_a) <= talked, "a caller of the dead node never reached an agent"
+    assert len(talked) == 10
+    assert_no_agent_twice(pbx)
+
+
+async def _die(rt) -> None:
+    """A node dies: no more AGI commands, no lease renewal, no goodbye to its callers."""
+    engine = rt.engine
+    engine.leases = None                      # nothing released on the way down
+    for call in engine.calls.values():
+        call.hung_up = True                   # so no HANGUP is sent for them
+    await engine.supervisor.cancel_all()
+    await rt.acd.stop()
+    await rt.link.close()
