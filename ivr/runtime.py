@@ -165,6 +165,6 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     services = AcdServices(acd, records=engine.records.get, speed=speed)
     program = FlowProgram(registry, services)
     engine.program = program
-    engine.adopt_program = Adoption(acd, services, program)
+    engine.adopt_program = Adoption(acd, services, program, link)
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
                    login_agents=[a.id for a in acd_config.agents] if login_all else [])

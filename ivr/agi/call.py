@@ -77,7 +77,9 @@ class AgiCall:
         self._agi_active = True
         self._dial_answered: asyncio.Event | None = None
         self._started: asyncio.Event | None = None   # set when the command in flight starts running
-        self._foreign_exec = asyncio.Event()
+        #: Set when a result comes for a command this object did not send (another node's,
+        #: before this node adopted the call).
+        self.foreign_result = asyncio.Event()
 
     # ------------------------------------------------------------------ events
     def feed(self, event: Message) -> None:
@@ -88,7 +90,7 @@ class AgiCall:
             if fut is not None and not fut.done():
                 fut.set_result(event.get("Result", ""))
             elif fut is None:
-                self._foreign_exec.set()  # a command another node queued (before we adopted the call)
+                self.foreign_result.set()  # a command another node queued (before we adopted the call)
         elif name == "AGIExecStart":
             # Commands run one at a time: this is the one in flight now leaving the queue.
             if self._started is not None:
@@ -304,16 +306,6 @@ class AgiCall:
             self.log.info("call.interrupted", agi_sessions=self.agi_sessions)
         finally:
             self._redirecting = None
-
-    async def wait_foreign_command(self) -> None:
-        """Wait until a command queued by another node (e.g. its Dial) returns, or the call ends."""
-        self._foreign_exec.clear()
-        ended = asyncio.ensure_future(self._foreign_exec.wait())
-        while not ended.done():
-            if self.hung_up:
-                ended.cancel()
-                raise CallerHungUp(self.hangup_cause or "caller gone")
-            await asyncio.wait({ended}, timeout=0.2)
 
     async def hangup(self) -> None:
         if self.hung_up:

@@ -20,7 +20,7 @@ import asyncio
 from typing import Any
 
 from ivr import log as logmod
-from ivr.agi.interface import CallControl
+from ivr.agi.interface import CallControl, CallerHungUp
 from ivr.engine.records import CallRecord
 
 
@@ -57,10 +57,11 @@ class ChannelLeases:
 class Adoption:
     """The program for a call adopted from a node that died (see the module's docstring)."""
 
-    def __init__(self, acd: Any, services: Any, program: Any):
+    def __init__(self, acd: Any, services: Any, program: Any, link: Any):
         self.acd = acd
         self.services = services
         self.program = program
+        self.link = link
 
     async def __call__(self, call: CallControl, record: CallRecord) -> None:
         log = logmod.get("ivr.adopt", call_id=call.call_id)
@@ -69,7 +70,14 @@ class Adoption:
         record.reason = f"adopted ({where or 'not queued'})"
         log.info("call.adopted", acd_state=where or None)
         if where == "connected":
-            await call.wait_foreign_command()      # the dead node's Dial: the conversation ended
+            # The dead node's Dial may still bridge caller and agent: wait until it is over.
+            while await self._bridged(call.call_id):
+                if call.hung_up:
+                    raise CallerHungUp(call.hangup_cause or "caller gone")
+                try:
+                    await asyncio.wait_for(call.foreign_result.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
             talk_s = max(0.0, self.acd.clock() - (state.answered_at or self.acd.clock()))
             await self.acd.call_ended(call.call_id, state.agent_id, talk_s)
             record.agent, record.queue, record.outcome = state.agent_id, state.queue, "answered"
@@ -82,6 +90,14 @@ class Adoption:
             record.outcome = "answered" if getattr(result, "talked", result) is True else record.outcome
             return
         await self.program(call, record)
+
+
+    async def _bridged(self, channel_id: str) -> bool:
+        items = await self.link.action_list("CoreShowChannels", {})
+        for item in items:
+            if item.get("Uniqueid") == channel_id:
+                return bool(item.get("BridgeId"))
+        return False
 
 
 async def renew_forever(engine, interval_s: float) -> None:
