@@ -67,6 +67,12 @@ DEMO_SEATS = (("changchun", ("zh",)), ("province", ("zh",)), ("jilin", ("zh",)),
               ("changchun", ("zh", "enterprise")), ("province", ("zh", "expert")))
 
 
+#: What demo callers press at the first menu (see the shipped flows): mostly a center's
+#: matters, some enterprise and tax matters (12366 sub-center), a few emergencies (110...)
+#: and matters outside 12345's remit, and some who press nothing.
+DEMO_KEYS = (("1", 0.35), ("2", 0.35), ("4", 0.08), ("3", 0.05), ("9", 0.04), ("8", 0.05), ("0", 0.08))
+
+
 def agent_endpoints(n: int) -> list[str]:
     return [f"Local/{1001 + i}@agents" for i in range(n)]
 
@@ -99,7 +105,7 @@ def caller_load(options: DemoOptions) -> list[tuple[float, CallerScript]]:
     rate = options.load * serving / (options.talk_mean_s + options.wrapup_s)
     profile = LoadProfile(rate_per_s=rate, calls=options.calls, seed=options.seed,
                           patience_mean_s=options.patience_mean_s,
-                          key_choices=(("1", 0.5), ("2", 0.4), ("0", 0.1)))
+                          key_choices=DEMO_KEYS)
     return profile.scripts()
 
 
