@@ -12,6 +12,22 @@ from ivr.cli import main
 from ivr.pbx.process import PbxProcess
 
 
+async def pbx_and_serve(secret: str, pbx_args: list[str], serve_args: list[str]):
+    """A PBX in its own process, and `ivr serve` in another one logged in to it; both get the
+    secret through the environment, never on a command line."""
+    os.environ["IVR_PBX_SECRET"] = secret
+    try:
+        pbx = PbxProcess(*pbx_args)
+        host, port = await pbx.start()
+    finally:
+        del os.environ["IVR_PBX_SECRET"]
+    env = dict(os.environ, HOTLINE_AMI_SECRET=secret)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "--log-level", "info", "serve", "--host", host, "--port", str(port),
+        *serve_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return pbx, proc
+
+
 def test_demo_json_loses_no_call(capsys):
     rc = main(["demo", "--calls", "20", "--agents", "8", "--speed", "60", "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -53,19 +69,12 @@ def test_serve_help_documents_the_real_pbx_settings(capsys):
 async def test_serve_takes_calls_from_a_pbx_in_another_process(tmp_path):
     secret = os.urandom(8).hex()
     records = tmp_path / "records.jsonl"
-    pbx = PbxProcess(
-        "--speed", "10", "--load-calls", "4", "--load-rate", "2", "--load-after-login",
-        "--agent", "PJSIP/1001=answer:0.5:2:agent", "--agent", "PJSIP/1002=answer:0.5:2:agent",
-        "--agent", "PJSIP/1003=answer:0.5:2:agent", "--records", str(records))
-    os.environ["IVR_PBX_SECRET"] = secret
-    try:
-        host, port = await pbx.start()
-    finally:
-        del os.environ["IVR_PBX_SECRET"]
-    env = dict(os.environ, HOTLINE_AMI_SECRET=secret)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr.cli", "--log-level", "info", "serve", "--host", host, "--port", str(port),
-        "--minimal", "--duration", "6", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pbx, proc = await pbx_and_serve(
+        secret,
+        ["--speed", "10", "--load-calls", "4", "--load-rate", "2", "--load-after-login",
+         "--agent", "PJSIP/1001=answer:0.5:2:agent", "--agent", "PJSIP/1002=answer:0.5:2:agent",
+         "--agent", "PJSIP/1003=answer:0.5:2:agent", "--records", str(records)],
+        ["--minimal", "--duration", "6"])
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     await pbx.stop()
     logs = err.decode()
@@ -89,18 +98,11 @@ async def test_serve_refuses_a_broken_flow_edit_while_calls_keep_flowing(tmp_pat
     shutil.copytree(ROOT / "flows", flows)
     secret = os.urandom(8).hex()
     records = tmp_path / "records.jsonl"
-    os.environ["IVR_PBX_SECRET"] = secret
-    try:
-        pbx = PbxProcess("--speed", "20", "--load-calls", "12", "--load-rate", "0.06", "--load-after-login",
-                         "--talk-mean", "5", "--records", str(records))
-        host, port = await pbx.start()
-    finally:
-        del os.environ["IVR_PBX_SECRET"]
-    env = dict(os.environ, HOTLINE_AMI_SECRET=secret)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr.cli", "--log-level", "info", "serve", "--host", host, "--port", str(port),
-        "--flows", str(flows), "--acd-store", "memory", "--login-all", "--watch-flows", "0", "--duration", "16",
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pbx, proc = await pbx_and_serve(
+        secret,
+        ["--speed", "20", "--load-calls", "12", "--load-rate", "0.06", "--load-after-login",
+         "--talk-mean", "5", "--records", str(records)],
+        ["--flows", str(flows), "--acd-store", "memory", "--login-all", "--watch-flows", "0", "--duration", "16"])
     await asyncio.sleep(4)
     (flows / "city.yaml").write_text("flow: city\nentry: nowhere\nnodes: [unclosed\n", encoding="utf-8")
     proc.send_signal(signal.SIGHUP)
