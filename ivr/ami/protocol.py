@@ -24,6 +24,8 @@ DEFAULT_MAX_MESSAGE = 1 << 20
 # A blank line: a line feed, an optional carriage return, another line feed.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _LINE_SPLIT = re.compile(r"\r?\n")
+#: Bytes a blank line may have begun in: "\n" then "\r" before the final "\n".
+_BLANK_TAIL = 2
 
 
 class ProtocolError(ValueError):
@@ -183,9 +185,11 @@ class Parser:
             del buf[:start]
         if len(buf) > self.max_message:
             # Drop the oversized head now and remember to discard up to the next blank line.
-            self._skipping += len(buf)
-            buf.clear()
-            scan = 0
+            # The last bytes stay: the blank line that ends the oversized message may have
+            # begun in them (its first line feed here, the rest in the next read).
+            keep = _BLANK_TAIL
+            self._skipping += len(buf) - keep
+            del buf[:-keep]
         self._scan = len(buf)
         return out
 

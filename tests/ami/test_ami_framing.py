@@ -124,3 +124,16 @@ def test_messages_compare_by_content_whether_or_not_looked_up():
     b = Message([("Event", "Hangup"), ("Uniqueid", "u")])
     assert a.get("uniqueid") == "u"
     assert a == b
+
+
+def test_message_after_an_oversized_one_survives_a_blank_line_split_across_reads():
+    """The blank line ending the oversized message starts in one read and ends in the next."""
+    big = b"Event: Huge\r\nData: " + b"x" * 300 + b"\r\n"
+    after = b"Event: Hangup\r\nUniqueid: pbx1-9.9\r\n\r\n"
+    for cut in (0, 1, 2):  # the read ends just before, inside, or after the blank line's CR LF
+        parser = Parser(expect_banner=False, max_message=100)
+        out = parser.feed(big + b"\r\n"[:cut])
+        out += parser.feed(b"\r\n"[cut:] + after)
+        kinds = [type(m).__name__ for m in out]
+        assert kinds == ["Oversized", "Message"], (cut, kinds)
+        assert out[1].get("Uniqueid") == "pbx1-9.9"
