@@ -90,6 +90,8 @@ def make_link(ami, secret: str) -> AmiLink:
         action_timeout=ami.action_timeout_s,
         ping_interval=ami.ping_interval_s,
         ping_timeout=ami.ping_timeout_s,
+        slow_s=ami.slow_s,
+        overload_s=ami.overload_s,
         backoff_initial=ami.backoff_initial_s,
         backoff_max=ami.backoff_max_s,
     )

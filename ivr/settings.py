@@ -26,7 +26,9 @@ class AmiSettings:
     secret_file: str | None = None
     action_timeout_s: float = 10.0
     ping_interval_s: float = 5.0
-    ping_timeout_s: float = 3.0
+    ping_timeout_s: float = 20.0
+    slow_s: float = 1.0
+    overload_s: float = 2.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     send_filters: bool = True

@@ -48,9 +48,12 @@ class AmiConnectionLost(AmiError):
     run twice because a TCP connection broke.
     """
 
-    def __init__(self, message: str, *, action: str = "") -> None:
+    def __init__(self, message: str, *, action: str = "", sent: bool = True) -> None:
         super().__init__(message)
         self.action = action
+        #: False when the action never left this process: it certainly did not run,
+        #: so it may be sent again once the link is back.
+        self.sent = sent
 
 
 class AmiActionError(AmiError):

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import random
+import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Mapping
-
-from panoramisk.ami_protocol import AMIProtocol
+from typing import Any, Awaitable, Callable, Iterable
 
 from ivr import log as ivr_log
 from ivr.ami.errors import (
@@ -28,83 +26,20 @@ from ivr.ami.errors import (
     AmiLoginError,
     AmiTimeout,
 )
-from ivr.ami.protocol import Banner, Message, Oversized, Parser, encode
+from ivr.ami.correlate import Correlator, Headers, PendingAction
+from ivr.ami.liveness import Liveness
+from ivr.ami.protocol import Banner, Message, Oversized
+from ivr.ami.transport import LinkProtocol
+from ivr.backoff import backoff_delay
+
+__all__ = ["AmiLink", "LinkProtocol", "backoff_delay", "DEFAULT_EVENTS", "DEFAULT_FILTERS"]
 
 #: What the engine needs from Asterisk (see the asyncagi-filtered-events capture).
 DEFAULT_EVENTS = "call,agi,dtmf"
 DEFAULT_FILTERS = ("Event: AsyncAGI*", "Event: Hangup", "Event: Dial*", "Event: DTMFEnd")
 
-Headers = Mapping[str, object] | Iterable[tuple[str, object]] | None
 EventSink = Callable[[Message], None]
 ConnectedHook = Callable[[], Awaitable[None] | None]
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float, jitter: float) -> float:
-    """Delay before reconnect attempt ``attempt`` (0 for the first).
-
-    The ceiling doubles each attempt up to ``maximum``; ``jitter`` in [0, 1)
-    picks a point in the upper half of it, so a hundred engines that lost the
-    same PBX do not all knock at the same instant, yet the delay still grows.
-    """
-    ceiling = min(maximum, initial * float(2 ** min(max(attempt, 0), 60)))
-    return ceiling * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
-
-
-class LinkProtocol(AMIProtocol):
-    """panoramisk's ``AMIProtocol`` with its reading and writing replaced.
-
-    panoramisk decodes each TCP read on its own (``errors='ignore'`` drops half
-    a UTF-8 character), splits only on CRLF CRLF, and re-joins its whole buffer
-    on every read.  Here the bytes go to :class:`ivr.ami.protocol.Parser`, which
-    frames first and decodes a whole message, and every message goes to the link.
-    """
-
-    def __init__(self, link: "AmiLink") -> None:
-        self._link = link
-        self.parser = Parser()
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.version: str | None = None
-
-    def connection_made(self, transport) -> None:  # noqa: D401 - asyncio API
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            items = self.parser.feed(data)
-        except Exception:  # a parser bug must not kill the connection silently
-            self._link._log.error("ami parser failed; buffer dropped", exc_info=True)
-            self.parser = Parser(expect_banner=False)
-            return
-        for item in items:
-            try:
-                self._link._received(self, item)
-            except Exception:  # keep reading: one bad message must not end the link
-                self._link._log.error("ami message handling failed", exc_info=True)
-
-    def send(self, data: bytes) -> None:  # type: ignore[override]
-        if self.transport is None or self.closed:
-            raise ConnectionError("transport closed")
-        self.transport.write(data)
-
-    def connection_lost(self, exc) -> None:
-        self.closed = True
-        self._link._lost(self, exc)
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
-
-
-@dataclass(slots=True)
-class _Pending:
-    name: str
-    action_id: str
-    future: asyncio.Future
-    #: None for a plain action; the collected items for an EventList action
-    items: list[Message] | None = None
-    started: bool = False
 
 
 @dataclass(slots=True)
@@ -113,7 +48,6 @@ class _Counters:
     unrouted: int = 0
     garbage: int = 0
     oversized: int = 0
-    unmatched: int = 0
     sink_errors: int = 0
     reconnects: int = 0
 
@@ -137,7 +71,9 @@ class AmiLink:
         filters: Iterable[str] = DEFAULT_FILTERS,
         action_timeout: float = 10,
         ping_interval: float | None = 5,
-        ping_timeout: float = 3,
+        ping_timeout: float = 20,
+        slow_s: float = 1.0,
+        overload_s: float = 2.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30,
         log=None,
@@ -152,7 +88,10 @@ class AmiLink:
         self.action_timeout = action_timeout
         #: None or <= 0: no keepalive Pings (the peer's close is still noticed)
         self.ping_interval = ping_interval if ping_interval and ping_interval > 0 else None
+        #: How long a silence may last after a Ping before the peer counts as gone.
+        #: Any message received in the meantime proves it alive (see ivr.ami.liveness).
         self.ping_timeout = ping_timeout
+        self.liveness = Liveness(slow_s=slow_s, overload_s=overload_s)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.where = f"{host}:{self.port}"
@@ -162,13 +101,14 @@ class AmiLink:
         self.on_connected: ConnectedHook | None = None
 
         self._proto: LinkProtocol | None = None
-        self._pending: dict[str, _Pending] = {}
-        self._id_prefix = os.urandom(4).hex()
-        self._next_id = 0
+        self._actions = Correlator()
         self._state = "new"
         self._last_error: str | None = None
         self._version: str | None = None
         self._lost_event = asyncio.Event()
+        self._up = asyncio.Event()
+        #: Wall-clock time the last connection was lost (None while never lost).
+        self.lost_at: float | None = None
         self._supervisor: asyncio.Task | None = None
         self._closing = False
         self._count = _Counters()
@@ -192,13 +132,32 @@ class AmiLink:
             "version": self._version,
             "reconnects": c.reconnects,
             "last_error": self._last_error,
-            "pending_actions": len(self._pending),
+            "pending_actions": len(self._actions),
             "events": c.events,
             "events_unrouted": c.unrouted,
             "sink_errors": c.sink_errors,
             "garbage_messages": c.garbage,
             "oversized_messages": c.oversized,
+            "answer_delays": self.liveness.report(),
+            "overloaded": self.liveness.overloaded,
         }
+
+    @property
+    def overloaded(self) -> bool:
+        return self.liveness.overloaded
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait until the link is logged in again; False after ``timeout`` or once closed."""
+        if self.connected:
+            return True
+        if self._closing:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._up.wait()
+        except TimeoutError:
+            return False
+        return self.connected
 
     # ----------------------------------------------------------- life cycle
 
@@ -236,6 +195,7 @@ class AmiLink:
             proto.close()
         self._fail_pending(lambda p: AmiConnectionLost(f"AMI link to {self.where} closed before {p.name} was answered", action=p.name))
         self._state = "closed"
+        self._up.set()   # wake waiters: they find the link closed
         self._lost_event.set()
         self._log.info("ami link closed")
 
@@ -266,6 +226,8 @@ class AmiLink:
                 self._last_error = str(exc)
             raise
         self._state = "connected"
+        self.liveness.heard()
+        self._up.set()
         self._log.info("ami logged in", user=self.username, version=self._version)
 
     async def _setup(self, proto: LinkProtocol) -> None:
@@ -298,28 +260,46 @@ class AmiLink:
             await self._reconnect()
 
     async def _keepalive(self) -> None:
-        """Return once the connection is gone (closed by the peer or by a lost Ping)."""
+        """Return once the connection is gone: closed by the peer, or silent too long.
+
+        A Ping goes out only after ``ping_interval`` with nothing heard; the peer
+        counts as gone only when nothing at all (no Pong, no event) arrives for
+        ``ping_timeout`` more.  A slow answer while traffic flows is not a dead link.
+        """
         lost = self._lost_event
-        while not lost.is_set():
-            if self.ping_interval is None:
-                await lost.wait()
-                return
-            try:
-                async with asyncio.timeout(self.ping_interval):
+        ping: asyncio.Future | None = None
+        try:
+            while not lost.is_set():
+                if self.ping_interval is None:
                     await lost.wait()
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.action("Ping", timeout=self.ping_timeout)
-            except AmiTimeout:
-                self._log.warning("ami ping unanswered; dropping the connection", ping_timeout_s=self.ping_timeout)
-                self._drop(f"no answer to Ping within {self.ping_timeout:g} s")
-                return
-            except AmiConnectionLost:
-                return
-            except AmiActionError as exc:
-                self._log.warning("ami ping refused", message=str(exc))
+                    return
+                silent = self.liveness.silent_for()
+                limit = self.ping_interval + self.ping_timeout
+                if silent >= limit:
+                    self._log.warning("ami peer silent; dropping the connection", silent_s=round(silent, 2),
+                                      ping_timeout_s=self.ping_timeout, **self.liveness.report())
+                    self._drop(f"nothing heard for {silent:.1f} s, Ping included")
+                    return
+                if silent >= self.ping_interval and (ping is None or ping.done()):
+                    ping = asyncio.ensure_future(self._ping(limit))
+                self.liveness.warn_if_slow(self._log)
+                wake = self.ping_interval - silent if silent < self.ping_interval else limit - silent
+                try:
+                    async with asyncio.timeout(max(0.01, min(wake, self.ping_interval))):
+                        await lost.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            if ping is not None and not ping.done():
+                ping.cancel()
+
+    async def _ping(self, limit: float) -> None:
+        try:
+            await self.action("Ping", timeout=limit)
+        except AmiActionError as exc:
+            self._log.warning("ami ping refused", message=str(exc))
+        except AmiError:
+            pass  # the silence rule in _keepalive decides
 
     async def _reconnect(self) -> None:
         attempt = 0
@@ -371,18 +351,17 @@ class AmiLink:
         self._proto = None
         if self._state in ("connected", "connecting"):
             self._state = "disconnected"
+        self._up.clear()
+        self.lost_at = time.time()
         reason = _one_line(exc) if exc else "closed by the PBX"
         self._last_error = f"connection to {self.where} lost: {reason}"
         if not self._closing:
-            self._log.warning("ami connection lost", reason=reason, pending_actions=len(self._pending))
+            self._log.warning("ami connection lost", reason=reason, pending_actions=len(self._actions))
         self._fail_pending(lambda p: AmiConnectionLost(f"connection to {self.where} lost before {p.name} was answered", action=p.name))
         self._lost_event.set()
 
-    def _fail_pending(self, make_error: Callable[[_Pending], AmiError]) -> None:
-        pending, self._pending = self._pending, {}
-        for p in pending.values():
-            if not p.future.done():
-                p.future.set_exception(make_error(p))
+    def _fail_pending(self, make_error: Callable[[PendingAction], AmiError]) -> None:
+        self._actions.fail_all(make_error)
 
     # --------------------------------------------------------------- actions
 
@@ -409,39 +388,31 @@ class AmiLink:
     def _live(self, name: str) -> LinkProtocol:
         proto = self._proto
         if proto is None or self._state != "connected":
-            raise AmiConnectionLost(f"AMI link to {self.where} is down ({self._state}); {name} not sent", action=name)
+            raise AmiConnectionLost(f"AMI link to {self.where} is down ({self._state}); {name} not sent", action=name,
+                                    sent=False)
         return proto
 
-    def _send(self, proto: LinkProtocol, name: str, headers: Headers, items: list | None) -> _Pending:
-        self._next_id += 1
-        action_id = f"{self._id_prefix}-{self._next_id}"
-        pairs: list[tuple[str, object]] = [("Action", name), ("ActionID", action_id)]
-        if headers:
-            given = headers.items() if isinstance(headers, Mapping) else headers
-            pairs += [(k, v) for k, v in given if k.lower() not in ("actionid", "action")]
-        data = encode(pairs)  # raises ProtocolError before anything is written
-        future = asyncio.get_running_loop().create_future()
-        pending = _Pending(name, action_id, future, items)
-        self._pending[action_id] = pending
+    def _send(self, proto: LinkProtocol, name: str, headers: Headers, items: list | None) -> PendingAction:
+        pending, data = self._actions.new(name, headers, listing=items is not None)  # ProtocolError: nothing sent
         try:
             proto.send(data)
         except ConnectionError:
-            del self._pending[action_id]
-            raise AmiConnectionLost(f"connection to {self.where} closed; {name} not sent", action=name) from None
+            self._actions.forget(pending.action_id)
+            raise AmiConnectionLost(f"connection to {self.where} closed; {name} not sent", action=name,
+                                    sent=False) from None
         if name != "Login":  # a Login's fields are never logged
-            self._log.debug("ami action sent", action=name, action_id=action_id)
+            self._log.debug("ami action sent", action=name, action_id=pending.action_id)
         return pending
 
-    async def _wait(self, pending: _Pending, timeout: float | None):
+    async def _wait(self, pending: PendingAction, timeout: float | None):
         limit = self.action_timeout if timeout is None else timeout
-        action_id = pending.action_id
         try:
             async with asyncio.timeout(limit):
                 return await pending.future
         except TimeoutError:
             raise AmiTimeout(f"AMI action {pending.name} got no answer from {self.where} within {limit:g} s", action=pending.name) from None
         finally:
-            self._pending.pop(action_id, None)
+            self._actions.forget(pending.action_id)
 
     # -------------------------------------------------------------- receiving
 
@@ -457,46 +428,19 @@ class AmiLink:
             self._log.warning("ami message over the size limit skipped", size=item.size)
 
     def _dispatch(self, msg: Message) -> None:
-        event = msg.event
-        if event is not None:
-            if self._pending:
-                action_id = msg.action_id
-                p = self._pending.get(action_id) if action_id else None
-                if p is not None and p.items is not None:
-                    if event.endswith("Complete"):
-                        self._pending.pop(action_id, None)
-                        if not p.future.done():
-                            p.future.set_result(p.items)
-                    else:
-                        p.items.append(msg)
-                    return
-            self._deliver(msg)
+        if msg.event is not None:
+            if not self._actions.take_event(msg):
+                self._deliver(msg)
             return
-        response = msg.response
-        if response is None:
+        if msg.response is None:
             self._count.garbage += 1
             self._log.warning("ami message with neither Event nor Response skipped", lines=len(msg.headers) + len(msg.body))
             return
-        action_id = msg.action_id
-        p = self._pending.get(action_id) if action_id else None
-        if p is None:
-            self._count.unmatched += 1
-            self._log.debug("ami response nobody waits for", action_id=action_id, response=response)
-            return
-        if p.future.done():
-            return
-        if response.lower() in ("error", "failure", "fail"):
-            self._pending.pop(action_id, None)
-            text = msg.get("Message") or f"{p.name} failed"
-            p.future.set_exception(AmiActionError(text, action=p.name, response=msg))
-        elif p.items is not None and (msg.get("EventList") or "").lower() == "start":
-            p.started = True  # the items and the Complete event follow
-        elif p.items is not None:
-            self._pending.pop(action_id, None)
-            p.future.set_result(p.items)
+        settled = self._actions.take_response(msg)
+        if settled is None:
+            self._log.debug("ami response nobody waits for", action_id=msg.action_id, response=msg.response)
         else:
-            self._pending.pop(action_id, None)
-            p.future.set_result(msg)
+            self.liveness.answered(time.monotonic() - settled.sent_at)
 
     def _deliver(self, msg: Message) -> None:
         count = self._count

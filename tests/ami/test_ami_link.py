@@ -227,7 +227,7 @@ async def test_ping_timeout_drops_the_connection_and_reconnects():
                 await link.close()
         assert calls == [1, 2]
         events = [e["event"] for e in logs]
-        assert "ami ping unanswered; dropping the connection" in events
+        assert "ami peer silent; dropping the connection" in events
         attempts = [e for e in logs if e["event"] == "ami reconnecting"]
         assert attempts and "delay_s" in attempts[0] and attempts[0]["attempt"] == 1
 
@@ -373,3 +373,92 @@ async def test_close_fails_waiting_actions_and_leaves_no_task():
         assert others == []
         with pytest.raises(AmiConnectionLost):
             await link.action("Ping")
+
+
+async def test_busy_pbx_that_answers_ping_late_but_keeps_talking_is_not_dropped():
+    """A saturated Asterisk took over 3 s to answer a Ping while its events kept coming."""
+
+    async def stream(conn):
+        n = 0
+        while True:
+            n += 1
+            conn.send(f"Event: Newexten\r\nUniqueid: pbx1-1.{n}\r\n\r\n".encode())
+            await asyncio.sleep(0.1)   # gaps longer than the Ping interval, shorter than its deadline
+
+    async def handler(conn, msg):
+        if msg.action == "Login" and not conn.tasks:
+            conn.tasks.append(asyncio.ensure_future(stream(conn)))
+        if msg.action == "Ping":
+            await asyncio.sleep(0.8)   # four times the Ping deadline below
+        return None
+
+    async with FakeAmi(handler) as server:
+        link = make_link(server.port, ping_interval=0.05, ping_timeout=0.2)
+        link.on_event = lambda msg: None
+        await link.connect()
+        try:
+            await wait_until(lambda: len(server.actions("Ping")) >= 2, "pings answered late")
+            assert link.connected and len(server.conns) == 1
+            assert link.status["reconnects"] == 0
+        finally:
+            await link.close()
+
+
+async def test_silent_pbx_is_dropped_after_interval_plus_timeout():
+    def handler(conn, msg):
+        if msg.action == "Ping" and conn is server.conns[0]:
+            return b""
+        return None
+
+    async with FakeAmi(handler) as server:
+        link = make_link(server.port, ping_interval=0.05, ping_timeout=0.3)
+        await link.connect()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await wait_until(lambda: link.status["reconnects"] >= 1, "reconnect after silence")
+            assert loop.time() - started >= 0.35   # not before interval + timeout of silence
+            assert link.lost_at is not None
+        finally:
+            await link.close()
+
+
+async def test_slow_answers_are_logged_with_their_delays_and_mark_the_link_overloaded():
+    async def handler(conn, msg):
+        if msg.action == "Slow":
+            await asyncio.sleep(0.25)
+            return answer(msg)
+        return None
+
+    async with FakeAmi(handler) as server:
+        link = make_link(server.port, ping_interval=0.05, ping_timeout=5)
+        link.liveness.slow_s, link.liveness.overload_s = 0.1, 0.2
+        with capture_logs() as logs:
+            await link.connect()
+            try:
+                assert not link.overloaded
+                for _ in range(6):
+                    await link.action("Slow")
+                assert link.overloaded
+                await wait_until(lambda: any(e["event"] == "ami.slow" for e in logs), "slow warning")
+            finally:
+                await link.close()
+        slow = next(e for e in logs if e["event"] == "ami.slow")
+        assert slow["p90_ms"] >= 200 and slow["samples"] >= 5 and slow["overloaded"] is True
+
+
+async def test_wait_connected_returns_once_the_link_is_back():
+    async with FakeAmi() as server:
+        link = make_link(server.port, backoff_initial=0.05, backoff_max=0.05)
+        await link.connect()
+        try:
+            assert await link.wait_connected(0.01)
+            server.conns[0].abort()
+            await wait_until(lambda: not link.connected, "drop noticed")
+            with pytest.raises(AmiConnectionLost) as info:
+                await link.action("Ping")
+            assert info.value.sent is False
+            assert await link.wait_connected(5)
+            assert link.connected
+        finally:
+            await link.close()
