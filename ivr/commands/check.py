@@ -12,14 +12,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check", help="check flows and config; problems as FILE:LINE:COL: message",
         description="Check flow files and the config they use: YAML syntax, unknown keys, wrong types, "
-                    "missing nodes, queues, sub-centers and prompts, unreachable nodes, loops that never "
-                    "wait for the caller, clashing menu keys, silent prompts, and each flow's worst-case "
-                    "time from answer to a queue against its budget. Exit status 1 on errors, 0 with "
+                    "missing nodes, queues, sub-centers and prompts, unreachable nodes, endless loops, "
+                    "clashing menu keys, silent prompts, sound names Asterisk cannot take, each flow's "
+                    "worst-case time from answer to a queue against its budget and, with --sounds-dir, "
+                    "that every prompt's sound file is installed. Exit status 1 on errors, 0 with "
                     "warnings only.")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="flow files, flow folders and the config folder (default: flows config)")
     p.add_argument("--prompts-dir", default="build/prompts",
                    help="where 'ivr prompts' wrote placeholder audio and lengths.json (default: build/prompts)")
+    p.add_argument("--sounds-dir", metavar="DIR",
+                   help="Asterisk's sounds folder (or what 'ivr prompts --out' wrote): every prompt of the flows "
+                        "and of config/prompts.yaml must have a sound file there, in a format Asterisk reads")
     p.add_argument("--budgets", action="store_true", help="also print each flow's worst-case time to a queue")
     return p
 
@@ -28,7 +32,7 @@ def run(args) -> int:
     from ivr.flows.check import check_paths
 
     try:
-        result = check_paths(args.paths or ["flows", "config"], args.prompts_dir)
+        result = check_paths(args.paths or ["flows", "config"], args.prompts_dir, args.sounds_dir)
     except FileNotFoundError as exc:
         raise UserError(f"no such file or folder: {exc.args[0]}") from None
     for problem in result.problems:

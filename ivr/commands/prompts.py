@@ -13,11 +13,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "prompts", help="make placeholder prompt audio with espeak-ng (8 kHz mono WAV)",
         description="Speak every prompt text that has no studio recording with espeak-ng (Mandarin, Korean) "
-                    "into OUT/<lang>/<prompt>.wav, 8 kHz mono 16-bit as Asterisk plays it, and write "
+                    "into OUT/ivr/<lang>/<prompt>.wav, 8 kHz mono 16-bit as Asterisk plays it, and write "
                     "OUT/lengths.json (seconds per sound) for 'ivr check' budgets and the built-in PBX. "
+                    "Every shared prompt is made, also those only the engine plays (queue_wait, system_fault). "
+                    "OUT is laid out as an Asterisk sounds folder: use it as Asterisk's, link OUT/ivr into "
+                    "Asterisk's, and check it with 'ivr check --sounds-dir OUT'. "
                     "Unchanged texts are not spoken again.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="flows and config folders (default: flows config)")
-    p.add_argument("--out", default="build/prompts", help="output folder (default build/prompts)")
+    p.add_argument("--out", default="build/prompts",
+                   help="output folder, a sounds folder for Asterisk (default build/prompts)")
     p.add_argument("--force", action="store_true", help="speak every prompt again")
     return p
 

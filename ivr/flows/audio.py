@@ -2,8 +2,11 @@
 
 espeak-ng speaks Mandarin (cmn) and Korean (ko); Asterisk plays 8 kHz mono
 16-bit WAV, so espeak's 22.05 kHz output is low-passed and resampled here.
-The measured lengths go to ``lengths.json`` for the checker's time budget and
-the built-in PBX's playback timing.
+The output folder is laid out as a sounds folder: the file for sound name
+``ivr/zh/welcome`` is ``OUT/ivr/zh/welcome.wav``, so OUT can be Asterisk's sounds
+folder itself, or OUT/ivr be linked into it, and ``ivr check --sounds-dir OUT``
+finds every placeholder.  The measured lengths go to ``OUT/lengths.json`` for
+the checker's time budget and the built-in PBX's playback timing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ivr.flows import model as m
+from ivr.flows import sounds
 
 VOICES = {"zh": ("cmn", 260), "ko": ("ko", 200)}   # voice, words a minute (about 4 Chinese characters a second)
 RATE = 8000
@@ -107,10 +111,8 @@ class Made:
 
 
 def all_prompts(flowset: m.FlowSet) -> list[m.Prompt]:
-    seen: dict[str, m.Prompt] = dict(flowset.config.prompts)
-    for flow in flowset.flows.values():
-        for pid, p in flow.prompts.items():
-            seen.setdefault(pid, p)
+    """Every shared prompt (the engine plays some itself, in no flow) and every flow's own."""
+    seen = sounds.all_prompts(flowset)
     return [seen[k] for k in sorted(seen)]
 
 
@@ -132,7 +134,7 @@ def make_placeholders(flowset: m.FlowSet, out: pathlib.Path, *, force: bool = Fa
             if prompt.recorded(lang):
                 continue
             sound = m.placeholder_sound(prompt.id, lang)
-            path = out / lang / f"{prompt.id}.wav"
+            path = out / f"{sound}.wav"
             digest = hashlib.sha1(f"{lang}\0{text}".encode()).hexdigest()
             fresh = force or not path.exists() or old_hashes.get(sound) != digest
             if fresh:
@@ -144,8 +146,8 @@ def make_placeholders(flowset: m.FlowSet, out: pathlib.Path, *, force: bool = Fa
             hashes[sound] = digest
             made.append(Made(sound=sound, path=path, seconds=seconds, fresh=fresh))
     index = {
-        "about": "seconds per sound file; sound names as Asterisk plays them, relative to a sounds folder "
-                 "that holds this folder as 'ivr' (ivr/<lang>/<prompt>.wav)",
+        "about": "seconds per sound file; sound names as Asterisk plays them, relative to this folder "
+                 "(ivr/<lang>/<prompt>.wav), which is laid out as an Asterisk sounds folder",
         "sounds": table,
         "text_sha1": hashes,
     }

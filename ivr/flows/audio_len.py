@@ -12,6 +12,7 @@ import pathlib
 import wave
 
 from ivr.flows import model as m
+from ivr.flows.sounds import prompt_sounds
 
 # Speaking rates of a calm hotline announcer (characters a second); punctuation adds pauses.
 _RATE = {"zh": 4.0, "ko": 6.0}
@@ -53,15 +54,16 @@ def load_table(folder: pathlib.Path | str | None) -> dict[str, float]:
 
 
 def sound_lengths(flowset: m.FlowSet) -> dict[str, float]:
-    """Seconds for every sound a flow of ``flowset`` may play, in every language it has text for:
-    measured where ``ivr prompts`` wrote a WAV, else estimated.  Pass it to the built-in PBX as
-    ``PbxConfig.load(prompts=...)`` so STREAM FILE takes as long as the prompt would."""
+    """Seconds for every sound a call of ``flowset`` may hear, in every language a prompt plays in:
+    measured where ``ivr prompts`` wrote a WAV, else estimated.  Every shared prompt is in, used by
+    a flow or not (the engine plays queue_wait and system_fault itself).  Pass it to the built-in
+    PBX as ``PbxConfig.load(prompts=...)`` so STREAM FILE takes as long as the prompt would."""
     prompts = dict(flowset.config.prompts)
     for flow in flowset.flows.values():
         prompts.update(flow.prompts)
     table = flowset.config.prompt_seconds
     out: dict[str, float] = {}
     for p in prompts.values():
-        for lang in set(p.texts) | ({k for k in p.audio if k != "*"} or set()):
-            out[p.sound(lang)] = prompt_seconds(p, lang, table)
+        for sound, langs in prompt_sounds(p).items():
+            out[sound] = prompt_seconds(p, langs[0], table)
     return out

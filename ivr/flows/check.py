@@ -1,8 +1,9 @@
 """Check flows and config together before they go live.
 
 A mistake in a flow drops real callers, so everything a running call could
-trip over is refused here: dangling names, nodes no call reaches, loops that
-never wait for the caller, silent prompts.  The worst-case time from answer to
+trip over is refused here: dangling names, nodes no call reaches, endless
+loops, silent prompts, sound names Asterisk cannot take and, given the sounds
+folder, sound files that are not installed.  The worst-case time from answer to
 a queue is measured against the flow's budget (GB/T 33358: a person within 15 s).
 """
 
@@ -11,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import pathlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ivr.flows import model as m
-from ivr.flows.audio_len import load_table, prompt_seconds
+from ivr.flows.audio_len import load_table
+from ivr.flows.budget import worst_to_queue
 from ivr.flows.config import CONFIG_FILES, ParsedConfig, load_config
+from ivr.flows.loops import endless_loops, reached, sccs, sub_flows
 from ivr.flows.problems import WARNING, Problem, errors, sort_key
 from ivr.flows.schema import ParsedFlow, Ref, parse_flow
-from ivr.flows.yamlpos import Doc, load_file
-
-MAX_PATHS = 20000
-TYPING_S = 0.6   # seconds a caller needs per digit typed
+from ivr.flows.sounds import missing_sounds
+from ivr.flows.yamlpos import Doc, Stopped, Unreadable, load_file, read_limited
 
 
 @dataclass
@@ -66,18 +68,26 @@ def version_of(files: list[pathlib.Path]) -> str:
     h = hashlib.sha256()
     for f in sorted(files):
         try:
-            h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
-        except OSError:
-            pass
+            content = read_limited(f)
+        except Unreadable as exc:     # refused by the loader anyway; never read a huge file whole
+            content = str(exc).encode()
+        h.update(str(f).encode() + b"\0" + content + b"\0")
     return h.hexdigest()[:12]
 
 
 def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | None,
-                   prompts_dir: pathlib.Path | str | None = None, *, whole_folder: bool = True) -> CheckResult:
+                   prompts_dir: pathlib.Path | str | None = None, *, whole_folder: bool = True,
+                   sounds_dir: pathlib.Path | str | None = None, stop: Callable[[], bool] | None = None) -> CheckResult:
     """Check flows and config together.  ``whole_folder`` False: only some flow files are given,
-    so the flows that config/numbers.yaml routes to are not all here to be checked."""
-    pc = load_config(config_dir, load_table(prompts_dir))
-    parsed = [parse_flow(load_file(p)) for p in flow_paths]
+    so the flows that config/numbers.yaml routes to are not all here to be checked.  ``sounds_dir``:
+    Asterisk's sounds folder, where every prompt's sound file must be.  ``stop``: asked now and
+    then; True raises :class:`Stopped` (a reload that ran out of time gives up)."""
+    pc = load_config(config_dir, load_table(prompts_dir), stop=stop)
+    parsed = []
+    for p in flow_paths:
+        if stop is not None and stop():
+            raise Stopped()
+        parsed.append(parse_flow(load_file(p, stop=stop)))
     problems = list(pc.problems)
     for pf in parsed:
         problems.extend(pf.problems)
@@ -97,14 +107,16 @@ def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | No
         object.__setattr__(flow, "library", library)
     library.flows.update(flows)
     checker = _Checker(library, parsed, pc, problems, config_dir is not None, whole_folder)
-    checker.run()
+    checker.run(stop)
+    if sounds_dir is not None:
+        checker.sounds(pathlib.Path(sounds_dir))
     result = CheckResult(problems=sorted(problems, key=sort_key), budgets=checker.budgets)
     if not errors(problems):
         result.flowset = library
     return result
 
 
-def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts") -> CheckResult:
+def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts", sounds_dir: str | None = None) -> CheckResult:
     """``ivr check PATH...``: folders of flows, flow files, the config folder."""
     given = [pathlib.Path(p) for p in paths]
     flow_paths, config_dir, missing = split_paths(given)
@@ -116,7 +128,7 @@ def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts") -> 
             if (guess / "centers.yaml").exists():
                 config_dir = guess
                 break
-    return load_and_check(flow_paths, config_dir, prompts_dir, whole_folder=whole)
+    return load_and_check(flow_paths, config_dir, prompts_dir, whole_folder=whole, sounds_dir=sounds_dir)
 
 
 class _Checker:
@@ -138,18 +150,15 @@ class _Checker:
     def warn(self, doc: Doc, path, msg, *, on_key=False):
         self.problems.append(doc.problem(tuple(path), msg, WARNING, on_key=on_key))
 
-    def run(self):
-        for pf in self.all_parsed:
-            self.refs(pf)
-        self.prompt_clashes()
-        self.config_refs()
-        for pf in self.parsed:
-            self.reachability(pf)
-            self.idle_loops(pf)
-        self.sub_flow_cycles()
-        self.entry_flows_checks()
-        self.languages()
-        self.budget()
+    def run(self, stop: Callable[[], bool] | None = None):
+        steps = [lambda: [self.refs(pf) for pf in self.all_parsed], self.prompt_clashes, self.config_refs,
+                 self.engine_prompts, lambda: [self.reachability(pf) for pf in self.parsed],
+                 lambda: [self.loops(pf) for pf in self.parsed], self.sub_flow_cycles,
+                 self.entry_flows_checks, self.languages, self.budget]
+        for step in steps:
+            if stop is not None and stop():
+                raise Stopped()
+            step()
 
     # ------------------------------------------------------------ names
 
@@ -238,36 +247,20 @@ class _Checker:
 
     def reachability(self, pf: ParsedFlow):
         flow = pf.flow
-        seen, todo = set(), [flow.entry]
-        while todo:
-            name = todo.pop()
-            if name in seen or name not in flow.nodes:
-                continue
-            seen.add(name)
-            todo.extend(t for _, t in flow.nodes[name].edges() if t)
+        seen = reached(flow)
         for name in flow.nodes:
             if name not in seen:
                 self.warn(pf.doc, ("nodes", name), f"node '{name}' is never reached from the entry '{flow.entry}'", on_key=True)
 
-    def idle_loops(self, pf: ParsedFlow):
-        """Cycles made only of nodes that never wait for the caller spin forever."""
-        flow = pf.flow
-        idle = {n for n, node in flow.nodes.items() if node.kind not in m.WAITING_KINDS}
-        graph = {n: [t for _, t in flow.nodes[n].edges() if t in idle] for n in idle}
-        reported: set[str] = set()
-        for comp in _sccs(graph):
-            if len(comp) > 1 or (comp and comp[0] in graph[comp[0]]):
-                first = min(comp, key=lambda n: flow.nodes[n].line)
-                if first in reported:
-                    continue
-                reported.update(comp)
-                cycle = " -> ".join(sorted(comp, key=lambda n: flow.nodes[n].line)) + f" -> {first}"
-                self.err(pf.doc, ("nodes", first), f"loop that never waits for the caller: {cycle}", on_key=True)
+    def loops(self, pf: ParsedFlow):
+        """Endless loops (see ivr.flows.loops): a call could go round them for ever."""
+        for first, message in endless_loops(pf.flow, self.lib):
+            self.err(pf.doc, ("nodes", first), message, on_key=True)
 
     def sub_flow_cycles(self):
         graph = {name: sorted({n.flow for n in f.nodes.values() if isinstance(n, m.RunFlow) and n.flow in self.lib.flows and n.flow != name})
                  for name, f in self.lib.flows.items()}
-        for comp in _sccs(graph):
+        for comp in sccs(graph):
             if len(comp) > 1:
                 first = sorted(comp)[0]
                 pf = next(p for p in self.parsed if p.flow.name == first)
@@ -292,20 +285,15 @@ class _Checker:
 
     # ------------------------------------------------------------ languages
 
-    def flow_prompts(self, flow: m.Flow, seen=None) -> set[tuple[str, str]]:
+    def flow_prompts(self, flow: m.Flow) -> set[tuple[str, str]]:
         """(flow name, prompt id) for every prompt a flow and its sub-flows may play."""
-        seen = seen if seen is not None else set()
-        if flow.name in seen:
-            return set()
-        seen.add(flow.name)
         out = set()
-        for node in flow.nodes.values():
-            for attr in ("prompts", "invalid_prompt", "timeout_prompt", "announce", "thanks"):
-                v = getattr(node, attr, None)
-                for pid in (v if isinstance(v, tuple) else (v,) if v else ()):
-                    out.add((flow.name, pid))
-            if isinstance(node, m.RunFlow) and node.flow in self.lib.flows:
-                out |= self.flow_prompts(self.lib.flows[node.flow], seen)
+        for name in sub_flows(self.lib, flow.name):
+            for node in self.lib.flows[name].nodes.values():
+                for attr in ("prompts", "invalid_prompt", "timeout_prompt", "announce", "thanks"):
+                    v = getattr(node, attr, None)
+                    for pid in (v if isinstance(v, tuple) else (v,) if v else ()):
+                        out.add((name, pid))
         return out
 
     def languages(self):
@@ -322,45 +310,44 @@ class _Checker:
                 if missing:
                     self.warn(pf.doc, ("languages",), f"flow '{flow.name}' offers {lang} but these prompts have no {lang} text and will play in Chinese: {', '.join(missing)}")
 
+    # ------------------------------------------------------------ sounds
+
+    def engine_prompts(self):
+        """The engine plays some shared prompts itself (queue_wait, system_fault): they must be there."""
+        doc = self.pc.docs.get("prompts.yaml")
+        if doc is None or not isinstance(doc.data, dict) or not isinstance(doc.data.get("prompts"), dict):
+            return
+        for pid, why in m.ENGINE_PROMPTS.items():
+            if pid not in self.cfg.prompts and pid not in doc.data["prompts"]:
+                self.err(doc, ("prompts",), f"no prompt '{pid}' in {pathlib.Path(doc.file).name}: the engine needs it, {why}", on_key=True)
+
+    def sounds(self, sounds_dir: pathlib.Path):
+        """Every sound a call may hear must be installed under ``sounds_dir`` (``--sounds-dir``)."""
+        if not sounds_dir.is_dir():
+            self.problems.append(Problem(str(sounds_dir), 1, 1, "sounds folder not found (--sounds-dir)"))
+            return
+        owners: list[tuple[Doc, dict[str, m.Prompt]]] = []
+        shared = self.pc.docs.get("prompts.yaml")
+        if shared is not None:
+            owners.append((shared, self.cfg.prompts))
+        owners += [(pf.doc, pf.flow.prompts) for pf in self.parsed]
+        for doc, prompts in owners:
+            for miss in missing_sounds(prompts, sounds_dir):
+                p = miss.prompt
+                if not miss.recorded:
+                    self.err(doc, ("prompts", p.id), miss.message(), on_key=True)
+                    continue
+                lang = next((k for k, v in p.audio.items() if v == miss.sound and k != "*"), None)
+                self.err(doc, ("prompts", p.id, "audio") + ((lang,) if lang else ()), miss.message())
+
     # ------------------------------------------------------------ time to a person
-
-    def seconds(self, flow: m.Flow, ids, lang: str) -> float:
-        total = 0.0
-        for pid in ids or ():
-            p = flow.prompt(pid)
-            if p is not None:
-                total += prompt_seconds(p, lang, self.cfg.prompt_seconds)
-        return total
-
-    def edge_costs(self, flow: m.Flow, node: m.Node, lang: str) -> list[tuple[str, float, str]]:
-        """(next node, worst seconds spent in ``node`` before leaving that way, label)."""
-        if isinstance(node, m.Play):
-            return [(node.next, self.seconds(flow, node.prompts, lang), "")]
-        if isinstance(node, (m.Menu, m.Collect)):
-            ask = self.seconds(flow, node.prompts, lang)
-            retry = max(self.seconds(flow, [node.invalid_prompt], lang), self.seconds(flow, [node.timeout_prompt], lang))
-            typing = TYPING_S * node.max_digits if isinstance(node, m.Collect) else 0.0
-            one_failure = ask + node.timeout_s + retry
-            success = (node.tries - 1) * one_failure + ask + typing
-            failure = node.tries * (ask + node.timeout_s) + (node.tries - 1) * retry
-            if isinstance(node, m.Menu):
-                out = [(t, success, f"key {k}") for k, t in node.keys.items()]
-            else:
-                out = [(node.next, success, "digits")]
-            return out + [(node.on_failure, failure, "no key")]
-        if isinstance(node, m.Branch):
-            return [(c.goto, 0.0, c.label()) for c in node.cases] + [(node.otherwise, 0.0, "else")]
-        if isinstance(node, m.SetVars):
-            return [(node.next, 0.0, "")]
-        return []
 
     def budget(self):
         for name in sorted(self.entry_flows()):
             flow = self.lib.flows[name]
-            langs = flow.languages
             worst, worst_path = -1.0, []
-            for lang in langs:
-                t, path = self.worst_to_queue(flow, lang)
+            for lang in flow.languages:
+                t, path = worst_to_queue(self.lib, flow, lang)
                 if t > worst:
                     worst, worst_path = t, path
             if worst < 0:
@@ -372,71 +359,3 @@ class _Checker:
                 self.warn(pf.doc, ("budget_s",) if "budget_s" in (pf.doc.data or {}) else ("entry",),
                           f"flow '{name}': worst case {worst:.1f} s from answer to a queue is over the budget of "
                           f"{flow.budget_s:g} s, via {' > '.join(worst_path)}{estimated}")
-
-    def worst_to_queue(self, flow: m.Flow, lang: str) -> tuple[float, list[str]]:
-        best = [-1.0, []]
-        count = [0]
-
-        def walk(f: m.Flow, name: str, t: float, frames: tuple, on_path: frozenset, path: list[str], lang: str):
-            count[0] += 1
-            if count[0] > MAX_PATHS or name not in f.nodes:
-                return
-            key = (f.name, name, frames)
-            if key in on_path:
-                return
-            on_path = on_path | {key}
-            node = f.nodes[name]
-            if isinstance(node, m.Enqueue):
-                total = t + self.seconds(f, [node.announce], lang)
-                if total > best[0]:
-                    best[0], best[1] = total, path + [name]
-                return
-            if isinstance(node, m.SetVars) and "language" in node.values:
-                lang = node.values["language"]
-            if isinstance(node, m.RunFlow) and node.flow in self.lib.flows:
-                sub = self.lib.flows[node.flow]
-                walk(sub, sub.entry, t, frames + ((f.name, node.next),), on_path, path + [f"{name}[{node.flow}]"], lang)
-                return
-            if isinstance(node, m.Return) and frames:
-                (fname, back) = frames[-1]
-                walk(self.lib.flows[fname], back, t, frames[:-1], on_path, path, lang)
-                return
-            for target, cost, label in self.edge_costs(f, node, lang):
-                cost = 0.0 if node.by_choice else cost
-                step = f"{name}({label})" if label and node.kind in ("menu", "collect") else name
-                walk(f, target, t + cost, frames, on_path, path + [step], lang)
-
-        walk(flow, flow.entry, 0.0, (), frozenset(), [], lang)
-        return best[0], best[1]
-
-
-def _sccs(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Tarjan's strongly connected components (iterative-safe for small flows)."""
-    index, low, stack, on, out = {}, {}, [], set(), []
-    counter = [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph.get(v, []):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            out.append(comp)
-
-    for v in list(graph):
-        if v not in index:
-            visit(v)
-    return out

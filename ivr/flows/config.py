@@ -10,6 +10,7 @@ import datetime as dt
 import pathlib
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ivr.flows import model as m
 from ivr.flows.problems import WARNING, Problem
@@ -212,9 +213,9 @@ def _dates(item) -> list[dt.date]:
     return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _acd_queues(path: pathlib.Path, pc: ParsedConfig) -> tuple[frozenset, frozenset]:
+def _acd_queues(path: pathlib.Path, pc: ParsedConfig, stop=None) -> tuple[frozenset, frozenset]:
     """Queue names and skills from the ACD's config (owned by the ACD; read leniently)."""
-    doc = load_file(path)
+    doc = load_file(path, stop=stop)
     queues, skills = set(), set()
     if doc.problems or not isinstance(doc.data, dict):
         pc.problems.append(Problem(str(path), 1, 1, "cannot read queue names from this file; queues checked against center ids", WARNING))
@@ -234,7 +235,8 @@ def _acd_queues(path: pathlib.Path, pc: ParsedConfig) -> tuple[frozenset, frozen
     return frozenset(queues), frozenset(skills)
 
 
-def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | None = None) -> ParsedConfig:
+def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | None = None, *,
+                stop: Callable[[], bool] | None = None) -> ParsedConfig:
     pc = ParsedConfig(config=m.Config())
     if folder is None:
         return pc
@@ -244,7 +246,7 @@ def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | 
         path = folder / name
         if not path.exists():
             continue
-        doc = load_file(path)
+        doc = load_file(path, stop=stop)
         pc.docs[name] = doc
         pc.problems.extend(doc.problems)
         if doc.data is None:
@@ -266,7 +268,7 @@ def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | 
     acd = folder / "acd.yaml"
     queues, skills = frozenset(), frozenset()
     if acd.exists():
-        queues, skills = _acd_queues(acd, pc)
+        queues, skills = _acd_queues(acd, pc, stop)
     if queues:
         kw["queues"], kw["queues_from"] = queues, f"{folder.name}/acd.yaml"
     else:

@@ -18,7 +18,11 @@ MERGE_MODES = {
     "dual": "双号并行: number kept, transfer both ways",
     "subcenter": "设分中心: the sub-center keeps its seats, 12345 transfers calls to it",
 }
-WAITING_KINDS = {"menu", "collect", "survey", "enqueue", "transfer"}
+#: Shared prompts (config/prompts.yaml) the engine plays itself, outside any flow.
+ENGINE_PROMPTS = {
+    "queue_wait": "played between chunks of hold music to callers waiting in a queue",
+    "system_fault": "played to a caller the engine has to let go (overload, a fault)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,3 +318,12 @@ class FlowSet:
         from ivr.flows.routing import route_call
 
         return route_call(self.config, dialled, caller)
+
+    def shared_sound(self, prompt_id: str, lang: str = "zh") -> str:
+        """Sound name of a shared prompt for a caller of ``lang``, e.g. ``ivr/ko/queue_wait``: the studio
+        recording if config/prompts.yaml names one, else the placeholder ``ivr prompts`` makes.  The
+        checker refuses a config without the ``ENGINE_PROMPTS``, so those are always there."""
+        prompt = self.config.prompts.get(prompt_id)
+        if prompt is None:
+            return placeholder_sound(prompt_id, lang if lang in LANGUAGES else LANGUAGES[0])
+        return prompt.sound(lang)

@@ -1,6 +1,6 @@
 """The engine's per-call program for flows: snapshot, walk, story.
 
-The engine calls ``program(call, record)`` for every call and ``program.reload()``
+The engine calls ``program(call, record)`` for every call and ``program.reload_async()``
 on SIGHUP; this class is that program for the shipped flows, given the services
 (ACD queueing, transfers, storage) the engine provides.
 """
@@ -40,8 +40,13 @@ class FlowProgram:
         self.now = now
 
     def reload(self) -> list:
-        """SIGHUP: load and check the flows again; the old version serves if they are broken."""
+        """Load and check the flows again, blocking for at most the registry's time limit; the old
+        version serves if they are broken.  On the event loop, await :meth:`reload_async` instead."""
         return self.registry.reload()
+
+    async def reload_async(self) -> list:
+        """SIGHUP: the same, in a thread with a time limit; the refusal is logged (one line) by the registry."""
+        return await self.registry.reload_async()
 
     async def __call__(self, call, record: Any) -> FlowResult:
         plan = self.registry.plan(call.dialled, call.caller)

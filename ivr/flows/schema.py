@@ -14,6 +14,7 @@ from typing import Any
 
 from ivr.flows import model as m
 from ivr.flows.problems import WARNING, Problem
+from ivr.flows.sounds import name_problem
 from ivr.flows.yamlpos import Doc
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -159,18 +160,33 @@ def parse_prompts(reader: Reader, path, value, file: str) -> dict[str, m.Prompt]
             if isinstance(a, dict):
                 if reader.mapping(ppath + ("audio",), a, set(m.LANGUAGES), what=f"'audio' of prompt '{pid}'") is not None:
                     for lang, f in a.items():
-                        t = reader.text(ppath + ("audio", lang), f)
+                        t = _sound_name(reader, ppath + ("audio", lang), f)
                         if t and lang in m.LANGUAGES:
                             audio[lang] = t
             else:
-                t = reader.text(ppath + ("audio",), a)
+                t = _sound_name(reader, ppath + ("audio",), a)
                 if t:
                     audio["*"] = t
+        unsafe = name_problem(m.placeholder_sound(pid, "zh"))
+        if unsafe and (set(texts) - set(audio)) and "*" not in audio:
+            reader.error(ppath, f"prompt id '{pid}' names its placeholder sound file: {unsafe}", on_key=True)
         line = reader.doc.key_at(ppath).line
         out[pid] = m.Prompt(id=pid, texts=texts, audio=audio, file=file, line=line)
-        if not texts and not audio:
+        if not texts and not audio and spec.get("audio") is None:   # a refused sound name is reported already
             reader.error(ppath, f"prompt '{pid}' has no text and no audio: the caller would hear silence", on_key=True)
     return out
+
+
+def _sound_name(reader: Reader, path, value) -> str | None:
+    """A recording's sound name, refused when Asterisk could not play it (see ivr.flows.sounds)."""
+    name = reader.text(path, value)
+    if name is None:
+        return None
+    problem = name_problem(name)
+    if problem:
+        reader.error(path, problem)
+        return None
+    return name
 
 
 # ---------------------------------------------------------------- flows

@@ -54,6 +54,8 @@ def test_estimates_grow_with_text():
 
 
 def test_prompts_command(in_root, tmp_path, capsys, monkeypatch):
+    """Placeholders for every prompt, the engine's own included, laid out as a sounds folder that
+    'ivr check --sounds-dir' accepts once the studio recordings are there too."""
     out_dir = tmp_path / "prompts"
     if shutil.which("espeak-ng") is None:
         assert main(["prompts", "--out", str(out_dir)]) == 2
@@ -66,13 +68,15 @@ def test_prompts_command(in_root, tmp_path, capsys, monkeypatch):
     config = tmp_path / "config"
     shutil.copytree(CONFIG, config)
     (config / "prompts.yaml").write_text("prompts:\n  out_of_scope_explain:\n    zh: 请拨12345。\n    ko: 한국어는 7번.\n"
-                                         "  recorded:\n    zh: 已录音。\n    audio: studio/recorded\n", encoding="utf-8")
+                                         "  recorded:\n    zh: 已录音。\n    audio: studio/recorded\n"
+                                         "  queue_wait: 请稍候。\n  system_fault: 系统繁忙。\n", encoding="utf-8")
     (config / "numbers.yaml").unlink()
     (config / "subcenters.yaml").unlink()
     assert main(["prompts", str(flows), str(config), "--out", str(out_dir)]) == 0
     made = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.wav"))
-    assert made == ["ko/out_of_scope_explain.wav", "zh/out_of_scope_explain.wav"]   # the recorded one is skipped
-    with wave.open(str(out_dir / "zh" / "out_of_scope_explain.wav")) as w:
+    assert made == ["ivr/ko/out_of_scope_explain.wav", "ivr/zh/out_of_scope_explain.wav",   # the recorded one is skipped
+                    "ivr/zh/queue_wait.wav", "ivr/zh/system_fault.wav"]                      # used by no flow: the engine's
+    with wave.open(str(out_dir / "ivr" / "zh" / "out_of_scope_explain.wav")) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         seconds = w.getnframes() / 8000
         samples = np.frombuffer(w.readframes(w.getnframes()), "<i2")
@@ -81,10 +85,17 @@ def test_prompts_command(in_root, tmp_path, capsys, monkeypatch):
     assert table["ivr/zh/out_of_scope_explain"] == pytest.approx(seconds, abs=0.01)
     capsys.readouterr()
     assert main(["prompts", str(flows), str(config), "--out", str(out_dir)]) == 0
-    assert "0 made, 2 unchanged" in capsys.readouterr().err
+    assert "0 made, 4 unchanged" in capsys.readouterr().err
     # measured lengths feed the checker's budget
     result = load_and_check([flows / "out_of_scope.yaml"], config, out_dir, whole_folder=False)
     assert result.flowset.config.prompt_seconds == table
+    # the output folder is a sounds folder: only the studio recording is missing from it
+    assert main(["check", str(flows), str(config), "--prompts-dir", str(out_dir), "--sounds-dir", str(out_dir)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and "prompt 'recorded' (zh, ko): no sound file for 'studio/recorded'" in out[0]
+    (out_dir / "studio").mkdir()
+    (out_dir / "studio" / "recorded.gsm").write_bytes(b"\xd8" * 33)
+    assert main(["check", str(flows), str(config), "--prompts-dir", str(out_dir), "--sounds-dir", str(out_dir)]) == 0
 
 
 def test_prompts_without_espeak_is_a_clear_message(in_root, capsys, monkeypatch):

@@ -30,7 +30,8 @@ def expectations(path):
 def test_corpus_covers_every_kind_of_mistake():
     names = {p.stem for p in CASES}
     for kind in ("syntax", "unknown_key", "wrong_type", "missing_node", "missing_queue", "missing_subcenter",
-                 "missing_prompt", "unreachable", "idle_loop", "clashing_keys", "silent_prompt", "over_budget"):
+                 "missing_prompt", "unreachable", "endless_loop", "endless_loop_no_way_out",
+                 "endless_loop_redial", "bad_audio_name", "clashing_keys", "silent_prompt", "over_budget"):
         assert kind in names
     assert all(expectations(p) for p in CASES), "every corpus file states what it expects"
 

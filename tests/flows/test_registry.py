@@ -55,17 +55,20 @@ def test_broken_edit_refused_old_version_serves(tree):
     assert plan.flow.nodes["welcome"].keys["1"] == "to_province"
 
 
-def test_refused_reload_logs_each_error_and_the_kept_version(tree):
+def test_refused_reload_is_one_log_line_with_every_error_and_the_kept_version(tree):
     import structlog
 
     reg = registry(tree)
     edit(tree / "flows" / "survey.yaml", "next: back", "next: bak")
+    edit(tree / "flows" / "callback.yaml", "next: noted", "next: notd")
     with structlog.testing.capture_logs() as logs:
         errors = reg.reload()
-    refused = [l for l in logs if l["event"] == "flows.reload_refused"]
-    assert [l["problem"] for l in refused] == [str(e) for e in errors] and "no node 'bak'" in refused[0]["problem"]
-    kept = [l for l in logs if l["event"] == "flows.kept_old_version"]
-    assert kept and kept[0]["version"] == reg.version and kept[0]["log_level"] == "warning"
+    assert len(errors) == 2
+    assert [l["event"] for l in logs] == ["flows.reload_refused"]
+    line = logs[0]
+    assert line["log_level"] == "error" and line["reason"] == "errors" and line["errors"] == 2
+    assert line["problems"] == [str(e) for e in errors] and line["problem"] == str(errors[0])
+    assert any("no node 'bak'" in p for p in line["problems"]) and line["kept_version"] == reg.version
 
 
 def test_a_crashing_check_keeps_the_old_version(tree, monkeypatch):
