@@ -13,12 +13,25 @@ import sys
 import structlog
 
 _SECRET_KEYS = {"secret", "password", "redis_password", "ami_secret", "key"}
+#: Keys that hold a citizen's phone number: logged with the middle digits masked.
+_NUMBER_KEYS = {"caller", "caller_number", "callback_number", "number_called_back"}
+
+
+def mask_number(number: object) -> str:
+    """Keep the head and tail of a phone number only (谁使用、谁负责: privacy in logs)."""
+    text = str(number)
+    if len(text) <= 4:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 5) + text[-2:]
 
 
 def redact(_logger, _method, event_dict):
     for key in list(event_dict):
-        if key.lower() in _SECRET_KEYS:
+        lkey = key.lower()
+        if lkey in _SECRET_KEYS:
             event_dict[key] = "***"
+        elif lkey in _NUMBER_KEYS and event_dict[key]:
+            event_dict[key] = mask_number(event_dict[key])
     return event_dict
 
 

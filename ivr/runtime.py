@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr import log as logmod
-from ivr.agi.call import ResumeTarget
+from ivr.agi.call import Deadlines, ResumeTarget
 from ivr.ami.link import AmiLink
 from ivr.cli import UserError
 from ivr.engine.engine import EVENT_MASK, Engine
@@ -51,7 +51,10 @@ class Runtime:
             # A broken edit is refused (logged) and the old version keeps serving.
             self.engine.supervisor.spawn(registry.watch(self.watch_flows_s), name="flows-watch")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float | None = None) -> None:
+        """Stop; with ``drain_s``, take no new calls and let running ones reach a safe point first."""
+        if drain_s is not None:
+            await self.engine.drain(drain_s)
         if self.callbacks is not None:
             await self.callbacks.stop()
         for task in list(self.engine.supervisor.tasks):
@@ -128,9 +131,11 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
+    deadlines = Deadlines(scale=1.0 / max(speed, 1.0))
     if minimal:
         program = MinimalProgram(FirstFreeAgents(list(agents or settings.engine.agents)))
-        engine = Engine(link, program, resume=resume, contexts=tuple(settings.engine.contexts), node=node)
+        engine = Engine(link, program, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
+                        deadlines=deadlines)
         return Runtime(link=link, engine=engine, program=program)
 
     from acd import config as acd_config_mod
@@ -138,6 +143,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     from ivr.engine.acd_glue import AcdServices
     from ivr.engine.callbacks import CallbackDialer
     from ivr.engine.ownership import Adoption, ChannelLeases
+    from ivr.engine.shed import ShedProgram
     from ivr.flows.program import FlowProgram
     from ivr.flows.registry import FlowRegistry, FlowsBroken
 
@@ -161,12 +167,40 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     leases = ChannelLeases(store, node, lease_s=lease_s) if (acd_store or "redis") == "redis" else None
     engine = Engine(link, None, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
                     context_programs={callbacks.context: callbacks.program} if callbacks else None,
-                    leases=leases)
+                    leases=leases, deadlines=deadlines, sound_seconds=_sound_lengths(registry))
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
     services = AcdServices(acd, records=engine.records.get, speed=speed)
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)
+    engine.shed_program = ShedProgram(acd, _route(registry))
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
                    login_agents=[a.id for a in acd_config.agents] if login_all else [])
+
+
+def _sound_lengths(registry):
+    """Length of a sound file in PBX seconds, from the flows now serving (for command deadlines)."""
+    from ivr.flows.audio_len import sound_lengths
+
+    cache: dict[str, Any] = {"version": None, "lengths": {}}
+
+    def length(name: str) -> float | None:
+        if cache["version"] != registry.version:
+            cache["version"], cache["lengths"] = registry.version, sound_lengths(registry.snapshot())
+        return cache["lengths"].get(name)
+
+    return length
+
+
+def _route(registry):
+    """(dialled, caller) -> (center, language) by the flows' routing, for a shed caller."""
+
+    def route(dialled: str, caller: str) -> tuple[str, str]:
+        try:
+            plan = registry.plan(dialled, caller)
+        except Exception:
+            return "", "zh"
+        return plan.route.center, plan.route.vars.get("language", "zh") or "zh"
+
+    return route

@@ -30,6 +30,11 @@ def hangup() -> str:
     return "HANGUP"
 
 
+def noop() -> str:
+    """Does nothing; its answer proves every command queued before it is over."""
+    return "NOOP"
+
+
 def stream_file(name: str, escape_digits: str = "") -> str:
     return f"STREAM FILE {name} {quote(escape_digits)}"
 

@@ -29,6 +29,31 @@ class AgiError(Exception):
     """Asterisk refused an AGI command (5xx answer); the call itself goes on."""
 
 
+class PromptMissing(AgiError):
+    """A sound file is not on the PBX: ``result=-1`` with the caller still there.
+
+    ``AgiCall.play`` and ``collect`` log it and skip the prompt, so the caller
+    keeps moving toward a person instead of being hung up.
+    """
+
+    def __init__(self, sound: str, command: str = ""):
+        super().__init__(f"sound file {sound!r} is missing on the PBX ({command or 'playback'})")
+        self.sound = sound
+
+
+class ResultLost(AgiError):
+    """A command's result never came (lost in an AMI outage): it finished, how is unknown.
+
+    The AGI queue runs commands in order, so once a later probe has answered,
+    this command is over.  The call control methods turn it into the safe
+    reading for each command (a prompt counts as played, no digits were pressed).
+    """
+
+
+class EngineStopping(Exception):
+    """This node is stopping: the call is left in AGI for another node (or this one's successor)."""
+
+
 @dataclass(slots=True)
 class DialResult:
     status: str              # one of DIAL_STATUSES

@@ -44,6 +44,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--minimal", action="store_true",
                    help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
+    p.add_argument("--drain-s", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT: take no new calls, give running ones this long to reach a safe "
+                        "point (waiting in a queue, or talking), then leave the rest in AGI for another node "
+                        "or this node's successor; a second signal stops at once (default 30)")
     return p
 
 
@@ -78,11 +82,8 @@ async def _serve(args, settings, secret: str) -> int:
     runtime = await build_runtime(settings, secret=secret, flows_dir=args.flows, acd_store=args.acd_store,
                                   minimal=args.minimal, acd_config=acd_config, login_all=args.login_all)
     runtime.watch_flows_s = args.watch_flows or None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, runtime.reload)
+    signals = _Signals(asyncio.get_running_loop(), log)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload)
     try:
         try:
             await runtime.start()
@@ -90,10 +91,49 @@ async def _serve(args, settings, secret: str) -> int:
             raise UserError(str(exc)) from None
         log.info("serve.started", host=settings.ami.host, port=settings.ami.port, user=settings.ami.username)
         try:
-            await asyncio.wait_for(stop.wait(), args.duration)
+            await asyncio.wait_for(signals.first.wait(), args.duration)
         except asyncio.TimeoutError:
             pass
-    finally:
+        log.info("serve.stopping", drain_s=args.drain_s, live_calls=len(runtime.engine.calls))
+        draining = asyncio.ensure_future(runtime.stop(drain_s=args.drain_s))
+        now = asyncio.ensure_future(signals.second.wait())
+        await asyncio.wait({draining, now}, return_when=asyncio.FIRST_COMPLETED)
+        if not draining.done():
+            log.warning("serve.stop_now", live_calls=len(runtime.engine.calls))
+            draining.cancel()
+            await asyncio.gather(draining, return_exceptions=True)
+            await runtime.engine.hand_over()
+            await runtime.stop()
+        now.cancel()
+    except BaseException:
         await runtime.stop()
+        raise
     log.info("serve.stopped", **runtime.engine.status())
     return 0
+
+
+class _Signals:
+    """SIGTERM or SIGINT once: stop gracefully; twice: stop now."""
+
+    def __init__(self, loop, log):
+        self.first, self.second = asyncio.Event(), asyncio.Event()
+        self.log = log
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._got, sig)
+
+    def _got(self, sig) -> None:
+        if self.first.is_set():
+            self.second.set()
+        else:
+            self.first.set()
+        self.log.info("serve.signal", signal=signal.Signals(sig).name, again=self.second.is_set() or None)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value

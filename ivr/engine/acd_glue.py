@@ -20,10 +20,15 @@ from ivr import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
 from ivr.engine.hold import hold_until
 from ivr.engine.records import CallRecord
+from ivr.flows.model import placeholder_sound
 from ivr.flows.runner import FlowResult, QueueResult, dial_out
 
-#: Played between chunks of hold music (Asterisk's stock queue sound).
-ANNOUNCE_PROMPT = "queue-periodic-announce"
+#: The project's own prompt between chunks of hold music (made by ``ivr prompts``; a stock
+#: Asterisk sound such as queue-periodic-announce may not be installed, and a missing file
+#: would end the caller's AGI session on a real Asterisk).
+ANNOUNCE_PROMPT_ID = "queue_wait"
+#: How long the ACD may take to place a caller before the caller hears hold music meanwhile.
+PLACE_QUIETLY_S = 0.5
 
 
 class AcdServices:
@@ -31,8 +36,12 @@ class AcdServices:
 
     def __init__(self, acd: Any, *, records: Callable[[str], CallRecord | None],
                  transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
-                 announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0):
+                 announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
+                 announce_sound: Callable[[str], str] | None = None):
         self.acd = acd
+        #: The sound file of the wait announcement for a language (see ANNOUNCE_PROMPT_ID).
+        self.announce_sound = announce_sound or (
+            lambda lang: placeholder_sound(ANNOUNCE_PROMPT_ID, lang if lang in ("zh", "ko") else "zh"))
         self.records = records
         self.transfer_template = transfer_template
         self.transfer_timeout_s = transfer_timeout_s
@@ -59,13 +68,19 @@ class AcdServices:
                               caller=call.caller, dialled=call.dialled, center=context.get("center", queue),
                               language=context.get("lang", call.language or "zh") or "zh",
                               channel=call.channel, flow_path=[s for s in context.get("path", "").split(",") if s])
-        placed = await self.acd.enqueue(request)
+        call.phase = "queue"
+        try:
+            placed = await self._place(call, request)
+        except CallerHungUp:
+            await self.acd.abandoned(call.call_id)
+            raise
         log.info("acd.enqueued", position=placed.position, expected_wait_s=round(placed.expected_wait_s, 1)
                  if placed.expected_wait_s != float("inf") else None, skills=list(skills))
         announce = self.announce_every_s or self._announce_every(queue)
+        lang = context.get("language") or request.language
         for _ in range(self.max_offers):
             try:
-                offer = await self._wait_offer(call, announce, log)
+                offer = await self._wait_offer(call, announce, lang, log)
             except CallerHungUp:
                 await self.acd.abandoned(call.call_id)
                 log.info("acd.abandoned", waited_s=round(time.time() - queued_at, 2))
@@ -86,18 +101,22 @@ class AcdServices:
             try:
                 result = await call.dial(offer.dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
             except CallerHungUp:
-                if answered_at:   # the caller ended the conversation
+                if answered_at:   # the caller ended the conversation (or the PBX died during it)
+                    talk_s = _talk_s(call, answered_at[0])
                     self.freed_at[offer.agent_id] = time.time()
-                    await self.acd.call_ended(call.call_id, offer.agent_id, time.time() - answered_at[0])
+                    await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
                     if record is not None:
-                        record.agent = offer.agent_id
+                        record.agent, record.talk_s = offer.agent_id, round(talk_s, 3)
+                        record.agent_answered = record.agent_answered or answered_at[0]
                 else:             # gone while the agent's phone rang
                     await self.acd.abandoned(call.call_id)
                 raise
+            finally:
+                call.phase = "queue"
             if answered_at or result.status == "ANSWER":
                 if not answered_at:  # DialEnd was not seen: report now, then the end
                     await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
-                talk_s = result.answered_s or (time.time() - answered_at[0] if answered_at else 0.0)
+                talk_s = result.answered_s or (_talk_s(call, answered_at[0]) if answered_at else 0.0)
                 self.freed_at[offer.agent_id] = time.time()
                 await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
                 if record is not None:
@@ -106,6 +125,7 @@ class AcdServices:
                     if record.agent_answered is None and answered_at:
                         record.agent_answered = answered_at[0]
                 log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2))
+                call.phase = "ivr"
                 return QueueResult(talked=True, agent=offer.agent_id,
                                    waited_s=(answered_at[0] if answered_at else time.time()) - queued_at)
             verdict = await self.acd.ring_result(call.call_id, offer.agent_id, result.status)
@@ -113,15 +133,33 @@ class AcdServices:
                 record.dial_attempts.append({"agent": offer.agent_id, "status": result.status})
             log.info("acd.ring_failed", agent=offer.agent_id, status=result.status, verdict=verdict)
         await self.acd.abandoned(call.call_id)
+        call.phase = "ivr"
         return QueueResult(talked=False, reason="too many unanswered offers", waited_s=time.time() - queued_at)
 
-    async def _wait_offer(self, call: CallControl, announce_every_s: float, log):
+    async def _place(self, call: CallControl, request: CallRequest):
+        """Put the caller in line; if the ACD is slow (its store is down), on hold music meanwhile.
+
+        The caller is never hung up because the store failed: the ACD retries until the
+        write lands, and the caller hears music instead of silence while it does.
+        """
+        placing = asyncio.ensure_future(self.acd.enqueue(request))
+        try:
+            await asyncio.wait({placing}, timeout=PLACE_QUIETLY_S)
+            if placing.done():
+                return placing.result()
+            logmod.get("ivr.acd", call_id=call.call_id).warning("acd.slow_to_place", waited_s=PLACE_QUIETLY_S)
+            return await hold_until(call, placing, chunk_s=30.0)
+        finally:
+            if not placing.done():
+                placing.cancel()
+
+    async def _wait_offer(self, call: CallControl, announce_every_s: float, lang: str, log):
         """Hold music in chunks of ``announce_every_s``; between chunks, the caller's place."""
 
         async def announce():
             place, wait_s = await self.acd.position(call.call_id)
             log.info("acd.announce", place=place, expected_wait_s=None if wait_s == float("inf") else round(wait_s))
-            await call.play([ANNOUNCE_PROMPT])
+            await call.play([self.announce_sound(lang)])
 
         async def offered():
             offer = await self.acd.wait_offer(call.call_id)
@@ -169,3 +207,8 @@ class AcdServices:
         except Exception as exc:  # the record must never break the call
             logmod.get("ivr.acd", call_id=call.call_id).warning("acd.record_failed", error=repr(exc))
 
+
+def _talk_s(call: CallControl, answered_at: float) -> float:
+    """Talk time by the engine's clock: from DialEnd ANSWER to the end the channel saw."""
+    measured = getattr(call, "talk_s", None)
+    return measured() if callable(measured) and measured() > 0 else max(0.0, time.time() - answered_at)

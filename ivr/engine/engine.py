@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 from ivr import log as logmod
-from ivr.agi.call import AgiCall, ResumeTarget
-from ivr.agi.interface import AgiError, CallerHungUp, CallInterrupted
+from ivr.agi.call import AgiCall, Deadlines, ResumeTarget
+from ivr.agi.caller_data import CallerData
+from ivr.agi.interface import AgiError, CallerHungUp, CallInterrupted, EngineStopping
 from ivr.ami.protocol import Message
+from ivr.engine import resync
 from ivr.engine.records import CallRecord
 from ivr.engine.supervise import Supervisor
 
@@ -26,6 +29,10 @@ Program = Callable[[AgiCall, CallRecord], Awaitable[None]]
 
 #: The event classes the engine needs (``Events`` action mask).
 EVENT_MASK = "call,agi,dtmf"
+#: How many ended channels the engine remembers, to ignore a late second AsyncAGIStart.
+ENDED_MEMORY = 20_000
+#: Longest wait for the HANGUP that ends a call (its own checks may take this long).
+HANGUP_DEADLINE_S = 20.0
 
 
 class Engine:
@@ -45,7 +52,8 @@ class Engine:
     def __init__(self, link: Any, program: Program, *, node: str | None = None,
                  resume: ResumeTarget | None = None, contexts: tuple[str, ...] | None = None,
                  on_record: Callable[[CallRecord], None] | None = None, log=None,
-                 context_programs: dict[str, Program] | None = None, leases=None, adopt: Program | None = None):
+                 context_programs: dict[str, Program] | None = None, leases=None, adopt: Program | None = None,
+                 deadlines: Deadlines | None = None, sound_seconds: Callable[[str], float | None] | None = None):
         self.link = link
         self.program = program
         self.node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -59,19 +67,31 @@ class Engine:
         self.originate_listeners: list[Callable[[Message], None]] = []
         #: With several nodes on one Asterisk: this node's leases on channels
         #: (ivr.engine.ownership), the channels other nodes serve, and the program
-        #: for a caller adopted from a node that died.
+        #: for a caller adopted from a node that died (or taken up after an outage).
         self.leases = leases
         self.adopt_program = adopt
+        #: When Asterisk is overloaded, new callers get this program instead (a callback offer).
+        self.shed_program: Program | None = None
+        self.max_calls: int | None = None
+        self.deadlines = deadlines or Deadlines()
+        self.sound_seconds = sound_seconds
         self.foreign: dict[str, Message] = {}
         self.adopted = 0
+        self.taken_up = 0
+        self.shed = 0
+        self.accepting = True
         self.log = log or logmod.get("ivr.engine", node=self.node)
         self.calls: dict[str, AgiCall] = {}
         self.records: dict[str, CallRecord] = {}
         self.finished: list[CallRecord] = []
+        self.ended: OrderedDict[str, str] = OrderedDict()   # channel -> how its call ended here
+        self.repairs: dict[str, int] = {}                     # channel -> caller-id repairs tried
         self.supervisor = Supervisor(self.log)
         self._table = {name: getattr(self, meth) for name, meth in self.HANDLERS.items()}
         self.events_seen = 0
         self.resyncs = 0
+        self.pbx_started: str | None = None
+        self._take_up_task: asyncio.Task | None = None
         link.on_event = self.on_event
         link.on_connected = self.on_connected
 
@@ -102,31 +122,76 @@ class Engine:
             self.foreign.pop(uid, None)
 
     def _on_agi_start(self, event: Message) -> None:
-        uid = event.get("Uniqueid", "")
+        data = CallerData.from_start(event)
+        uid = data.call_id
         call = self.calls.get(uid)
         if call is not None:  # re-entry after a Redirect: same channel, new AGI session
             call.feed(event)
             return
-        context = event.get("Context", "")
-        if self.contexts is not None and context not in self.contexts and context not in self.context_programs:
+        if not uid or not data.channel or not data.context:
+            # Cut short (a caller id ending in CR/LF on an Asterisk that does not clean it ends the
+            # message early): the channel waits in AGI; mend its caller id and send it back in.
+            self.log.warning("call.start_unreadable", call_id=uid or None, channel=data.channel or None,
+                             headers=[k for k, _ in event.headers][:20])
+            self.supervisor.spawn(resync.repair_start(self, event), name=f"repair {data.channel}")
             return
         if uid in self.foreign:  # another node's call re-entering AGI (its Redirect)
             self.foreign[uid] = event
             return
-        program = self.context_programs.get(context, self.program)
-        self._start(uid, event, program, claim=self.leases is not None)
+        if not self._ours(data.context):
+            return
+        if uid in self.ended:
+            self._stale(uid, data.channel, "AsyncAGIStart")
+            return
+        if not self.accepting:
+            self.log.info("call.left_for_others", call_id=uid, reason="engine stopping")
+            return
+        self.start(data, event)
 
-    def _start(self, uid: str, event: Message, program: Program, *, claim: bool, adopted: bool = False) -> None:
-        call = AgiCall(self.link, event, resume=self.resume)
+    def _ours(self, context: str) -> bool:
+        return self.contexts is None or context in self.contexts or context in self.context_programs
+
+    def start(self, data: CallerData, start: Message | None, *, program: Program | None = None,
+              adopted: bool = False) -> None:
+        """Own a call: its AgiCall, its record, its supervised program."""
+        uid = data.call_id
+        self.repairs.pop(data.channel, None)
+        if program is None:
+            program = self.context_programs.get(data.context, self.program)
+            if self.shed_program is not None and self._overloaded():
+                program = self.shed_program
+                self.shed += 1
+        call = AgiCall(self.link, data, resume=self.resume, deadlines=self.deadlines,
+                       sound_seconds=self.sound_seconds)
+        if data.cleaned:
+            call.log.warning("call.caller_data_cleaned", fields=list(data.cleaned))
         record = CallRecord(call_id=call.call_id, channel=call.channel, caller=call.caller,
                             caller_name=call.caller_name, dialled=call.dialled, node=self.node)
         self.calls[uid] = call
         self.records[uid] = record
+        claim = self.leases is not None and not adopted
         if not claim:
             call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled,
-                          adopted=adopted or None)
-        self.supervisor.spawn(self._own(call, record, program, claim=claim, start=event), name=f"call {uid}",
+                          adopted=adopted or None, shed=program is self.shed_program or None)
+        self.supervisor.spawn(self._own(call, record, program, claim=claim, start=start), name=f"call {uid}",
                               log=call.log, on_done=lambda _t, uid=uid: self._closed(uid))
+
+    def _overloaded(self) -> bool:
+        if self.max_calls is not None and len(self.calls) >= self.max_calls:
+            return True
+        return bool(getattr(self.link, "overloaded", False))
+
+    def _stale(self, uid: str, channel: str, seen: str) -> None:
+        """A channel whose call already ended here showed up again: end it, do not serve it twice."""
+        self.log.warning("call.restart_ignored", call_id=uid, seen=seen, ended=self.ended.get(uid))
+
+        async def hang_up() -> None:
+            try:
+                await self.link.action("Hangup", {"Channel": channel, "Cause": "16"})
+            except Exception as exc:
+                self.log.debug("call.stale_hangup_failed", call_id=uid, error=str(exc))
+
+        self.supervisor.spawn(hang_up(), name=f"stale {uid}")
 
     def _on_dial(self, event: Message) -> None:
         call = self.calls.get(event.get("Uniqueid", ""))
@@ -135,7 +200,7 @@ class Engine:
         call.feed(event)
         record = self.records[call.call_id]
         if event.event == "DialEnd" and event.get("DialStatus") == "ANSWER" and record.agent_answered is None:
-            record.agent_answered = time.time()  # the moment a person picked up
+            record.agent_answered = call.dial_answered_at or time.time()  # the moment a person picked up
         call.log.debug("call.dial_event", ami_event=event.event, dest=event.get("DestChannel"),
                        status=event.get("DialStatus"))
 
@@ -160,41 +225,57 @@ class Engine:
             return
         if claim:
             call.log.info("call.start", caller=call.caller, caller_name=call.caller_name, dialled=call.dialled)
-        reason = ""
+        reason, handed_over = "", False
         try:
             await program(call, record)
             reason = "program finished"
         except CallerHungUp as exc:
-            reason = f"caller gone: {exc}"
+            reason = "pbx lost" if str(exc).startswith("pbx lost") else f"caller gone: {exc}"
+        except EngineStopping:
+            handed_over = True
         except (AgiError, CallInterrupted) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             record.outcome = record.outcome or "failed"
         except asyncio.CancelledError:
-            reason = "engine stopping"
-            record.outcome = record.outcome or "failed"
+            handed_over = call.stopping
+            if not handed_over:
+                reason = "engine stopping"
+                record.outcome = record.outcome or "failed"
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             record.outcome = record.outcome or "failed"
             call.log.error("call.program_failed", error=reason, exc_info=(type(exc), exc, exc.__traceback__))
         finally:
-            if not call.hung_up:
-                try:
-                    await asyncio.shield(call.hangup())
-                except Exception as exc:  # the channel may be gone already
-                    call.log.debug("call.hangup_failed", error=repr(exc))
-            record.reason = record.reason or reason
-            if not record.outcome:
-                if record.agent_answered is not None:
-                    record.outcome = "answered"
-                elif reason.startswith("caller gone"):
-                    record.outcome = "abandoned"
-                else:
-                    record.outcome = "completed"
-            record.agi_steps = len(call.steps)
-            record.ended = time.time()
-            call.log.info("call.end", outcome=record.outcome, reason=record.reason, agent=record.agent or None,
-                          to_person_s=None if record.to_person_s is None else round(record.to_person_s, 3))
+            if handed_over:
+                reason = "engine stopping: left in AGI for another node"
+                record.outcome = "handed_over"
+            elif not call.hung_up:
+                await self._hang_up(call)
+            self._settle(call, record, reason)
+
+    async def _hang_up(self, call: AgiCall) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(call.hangup()), HANGUP_DEADLINE_S)
+        except Exception as exc:  # the channel may be gone already
+            call.log.debug("call.hangup_failed", error=repr(exc))
+
+    def _settle(self, call: AgiCall, record: CallRecord, reason: str) -> None:
+        """The record's last word: it must agree with what the ACD was told."""
+        record.reason = record.reason or reason
+        if record.agent_answered is not None and record.outcome in ("", "abandoned", "failed"):
+            record.outcome = "answered"    # a person talked with the caller, whatever cut it short
+        if not record.outcome:
+            if reason.startswith("caller gone"):
+                record.outcome = "abandoned"
+            else:
+                record.outcome = "completed"
+        if record.outcome == "answered" and not record.talk_s and call.dial_answered_at is not None:
+            record.talk_s = round(call.talk_s(), 3)
+        record.agi_steps = len(call.steps)
+        record.ended = time.time()
+        call.log.info("call.end", outcome=record.outcome, reason=record.reason, agent=record.agent or None,
+                      to_person_s=None if record.to_person_s is None else round(record.to_person_s, 3))
 
     def _closed(self, uid: str) -> None:
         self.calls.pop(uid, None)
@@ -207,26 +288,23 @@ class Engine:
             if record.ended is None:  # cancelled before the finally ran
                 record.ended = time.time()
                 record.outcome = record.outcome or "failed"
+            if record.outcome != "handed_over":
+                self.ended[uid] = record.outcome
+                while len(self.ended) > ENDED_MEMORY:
+                    self.ended.popitem(last=False)
             self.finished.append(record)
             if self.on_record is not None:
                 self.on_record(record)
 
     # ------------------------------------------------------------ resync
     async def on_connected(self) -> None:
-        """After every (re)login: close out the calls whose channels are gone."""
-        if not self.calls:
-            return
-        self.resyncs += 1
-        try:
-            items = await self.link.action_list("CoreShowChannels", {})
-        except Exception as exc:
-            self.log.warning("resync.failed", error=f"{type(exc).__name__}: {exc}")
-            return
-        alive = {m.get("Uniqueid") for m in items if m.event == "CoreShowChannel"}
-        gone = [uid for uid in self.calls if uid not in alive]
-        for uid in gone:
-            self.calls[uid].close("channel gone after AMI reconnect")
-        self.log.info("resync.done", alive=len(self.calls) - len(gone), closed_out=len(gone))
+        """After every (re)login: settle the calls held, take up channels left waiting in AGI."""
+        await resync.after_login(self)
+
+    def take_up_soon(self) -> None:
+        """List the channels and take up those waiting in AGI that nobody serves (one at a time)."""
+        if self._take_up_task is None or self._take_up_task.done():
+            self._take_up_task = self.supervisor.spawn(resync.take_up(self), name="take-up")
 
     async def renew_leases(self) -> None:
         """Keep this node's channels; adopt the callers of a node whose leases ran out."""
@@ -238,7 +316,43 @@ class Engine:
             if uid in won:
                 start = self.foreign.pop(uid)
                 self.adopted += 1
-                self._start(uid, start, self.adopt_program or self.program, claim=False, adopted=True)
+                self.start(CallerData.from_start(start), start, program=self.adopt_program or self.program,
+                           adopted=True)
+
+    # ------------------------------------------------------------ stopping
+    def at_safe_point(self, call: AgiCall) -> bool:
+        """Waiting in a queue (the ACD keeps the place) or talking (the bridge needs no engine)."""
+        return call.hung_up or call.phase in ("queue", "talk")
+
+    async def drain(self, drain_s: float, *, report_every_s: float = 2.0) -> None:
+        """Take no new calls; give running ones up to ``drain_s`` to reach a safe point, then hand over."""
+        self.accepting = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_s
+        while True:
+            busy = [c for c in self.calls.values() if not self.at_safe_point(c)]
+            if not busy or loop.time() >= deadline:
+                break
+            self.log.info("engine.draining", live=len(self.calls), not_at_safe_point=len(busy),
+                          left_s=round(deadline - loop.time(), 1),
+                          waiting_for=sorted({(c.steps[-1].command.split(" ", 2)[0] if c.steps else "start")
+                                              for c in busy}))
+            await asyncio.sleep(min(report_every_s, max(0.01, deadline - loop.time())))
+        await self.hand_over()
+
+    async def hand_over(self) -> None:
+        """Leave every live call in AGI for another node (or this node's successor)."""
+        calls = list(self.calls.values())
+        if calls:
+            self.log.info("engine.handing_over", calls=len(calls),
+                          phases={p: sum(1 for c in calls if c.phase == p) for p in {c.phase for c in calls}})
+        for call in calls:
+            call.stopping = True
+        tasks = [t for t in self.supervisor.tasks if t.get_name().startswith("call ")]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def stop(self, timeout: float = 5.0) -> None:
         await self.supervisor.wait(timeout)
@@ -246,5 +360,6 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         return {"node": self.node, "live_calls": len(self.calls), "finished": len(self.finished),
-                "foreign_calls": len(self.foreign), "adopted": self.adopted,
-                "events": self.events_seen, "resyncs": self.resyncs, "task_failures": self.supervisor.failures}
+                "foreign_calls": len(self.foreign), "adopted": self.adopted, "taken_up": self.taken_up,
+                "shed": self.shed, "events": self.events_seen, "resyncs": self.resyncs,
+                "task_failures": self.supervisor.failures}

@@ -4,7 +4,10 @@ A call is *lost* when it has no recorded end: the demo and the tests count those
 and expect zero.  Outcomes follow the words a supervisor uses:
 ``answered`` (a person talked with the caller), ``abandoned`` (the caller hung up
 before reaching one), ``transferred`` (handed to another number), ``failed``
-(the engine or the PBX could not put the call through).
+(the engine or the PBX could not put the call through), ``completed`` (the flow
+itself ended the call), ``shed`` (Asterisk was overloaded: the caller was told
+and will be called back), ``handed_over`` (this node stopped and left the call
+waiting in AGI for another node or its own successor, whose record goes on).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-OUTCOMES = ("answered", "abandoned", "transferred", "failed", "completed")
+OUTCOMES = ("answered", "abandoned", "transferred", "failed", "completed", "shed", "handed_over")
 
 
 @dataclass
@@ -87,6 +90,8 @@ def tally(records: list[CallRecord], *, offered: int | None = None, threshold_s:
         "transferred": counts["transferred"],
         "completed_in_ivr": counts["completed"],
         "failed": counts["failed"],
+        "shed": counts["shed"],
+        "handed_over": counts["handed_over"],
         "lost": offered - len(ended),
         "service_level_answered": round(within / len(waits), 4) if waits else None,
         "service_level_offered": round(within / offered, 4) if offered else None,

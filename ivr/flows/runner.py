@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ivr import log
-from ivr.agi.interface import CallControl, CallerHungUp, DialResult
+from ivr.agi.interface import CallControl, CallerHungUp, DialResult, EngineStopping
 from ivr.flows import model as m
 from ivr.flows import steps
 
@@ -318,6 +318,10 @@ async def run_flow(flow: m.Flow, call: CallControl, services: FlowServices, *,
     run = _Run(flow, call, services, variables, now_fn, clock)
     try:
         result = await run.run()
+    except EngineStopping:
+        # The node stops and leaves the caller in AGI for another node: not a failure of the flow.
+        run.log.info("flow.left_for_another_node", node=run.result.path[-1].node if run.result.path else None)
+        raise
     except Exception as exc:
         # a service (the ACD, a dial) failed under the flow: the engine decides what to do with the
         # caller, but the path so far is stored first

@@ -7,7 +7,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-from ivr.agi.call import ResumeTarget
+from ivr.agi.call import Deadlines, ResumeTarget
 from ivr.ami.link import AmiLink
 from ivr.engine.engine import EVENT_MASK, Engine
 from ivr.pbx.config import PbxConfig
@@ -36,13 +36,17 @@ class Hotline:
 
 
 @contextlib.asynccontextmanager
-async def hotline(program, agents=None, *, speed: float = 40.0, seed: int = 1):
+async def hotline(program, agents=None, *, speed: float = 40.0, seed: int = 1, deadlines: Deadlines | None = None,
+                  pbx_options: dict | None = None):
+    """``deadlines``: the calls' (default: short ones, so a fault test settles in seconds)."""
     secret = os.urandom(8).hex()
-    pbx = Pbx(PbxConfig.load(speed=speed, seed=seed, secret=secret), agents=agents or {})
+    pbx = Pbx(PbxConfig.load(speed=speed, seed=seed, secret=secret, **(pbx_options or {})), agents=agents or {})
     host, port = await pbx.start()
     link = AmiLink(host, port, "hotline", secret, events=EVENT_MASK, filters=Engine.filters(),
                    action_timeout=3, ping_interval=0.3, ping_timeout=0.3, backoff_initial=0.05, backoff_max=0.2)
-    engine = Engine(link, program, resume=ResumeTarget(), node="test")
+    deadlines = deadlines or Deadlines(slack_s=1.0, probe_s=2.0, talking_check_s=1.0, link_wait_s=30.0,
+                                       redirect_s=3.0, scale=1.0 / speed)
+    engine = Engine(link, program, resume=ResumeTarget(), node="test", deadlines=deadlines)
     await link.connect()
     try:
         yield Hotline(pbx, link, engine)
