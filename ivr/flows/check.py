@@ -353,8 +353,11 @@ class _Checker:
             if worst < 0:
                 continue
             self.budgets[name] = (round(worst, 1), worst_path)
+            pf = next(p for p in self.parsed if p.flow is flow)
+            if len(worst_path) > m.MAX_WALK_STEPS:
+                self.warn(pf.doc, ("entry",), f"flow '{name}': a call may pass {len(worst_path)} nodes before a queue; "
+                                              f"the engine ends a call's walk after {m.MAX_WALK_STEPS} steps")
             if worst > flow.budget_s:
-                pf = next(p for p in self.parsed if p.flow is flow)
                 estimated = "" if self.cfg.prompt_seconds else " (prompt lengths estimated from text; run 'ivr prompts' to measure)"
                 self.warn(pf.doc, ("budget_s",) if "budget_s" in (pf.doc.data or {}) else ("entry",),
                           f"flow '{name}': worst case {worst:.1f} s from answer to a queue is over the budget of "

@@ -18,6 +18,8 @@ MERGE_MODES = {
     "dual": "双号并行: number kept, transfer both ways",
     "subcenter": "设分中心: the sub-center keeps its seats, 12345 transfers calls to it",
 }
+MAX_WALK_STEPS = 1000   # nodes one call may pass: the runner ends a longer walk, the checker warns of one
+
 #: Shared prompts (config/prompts.yaml) the engine plays itself, outside any flow.
 ENGINE_PROMPTS = {
     "queue_wait": "played between chunks of hold music to callers waiting in a queue",

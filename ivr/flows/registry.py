@@ -132,6 +132,11 @@ class FlowRegistry:
     def _busy(self) -> bool:
         return self._running is not None and not self._running.done()
 
+    @property
+    def reloading(self) -> bool:
+        """A reload thread is still at work (perhaps one that ran out of time and was told to stop)."""
+        return self._busy()
+
     # ---- deciding (on the caller's thread)
 
     def _refuse(self, reason: str, problems: list[Problem], stamp: tuple | None, started: float) -> list[Problem]:

@@ -20,7 +20,7 @@ from ivr.flows import steps
 
 ANY_KEY = "0123456789*#"
 _RETURN = object()
-MAX_STEPS = 1000   # a runaway walk (which the checker should have caught) ends instead of spinning
+MAX_STEPS = m.MAX_WALK_STEPS   # a runaway walk (which the checker should have caught) ends instead of spinning
 
 
 @dataclass(slots=True)
