@@ -30,6 +30,12 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     flowset: m.FlowSet | None = None     # set when there are no errors
     budgets: dict[str, tuple[float, list[str]]] = field(default_factory=dict)  # flow -> worst s, path
+    unloaded: set[str] = field(default_factory=set)     # files refused as a whole (syntax, limits): root causes
+
+    @property
+    def causes_first(self) -> list[Problem]:
+        """The errors, those of files that could not be loaded at all first (the rest often follow from them)."""
+        return sorted(self.errors, key=lambda p: p.file not in self.unloaded)
 
     @property
     def errors(self) -> list[Problem]:
@@ -110,7 +116,9 @@ def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | No
     checker.run(stop)
     if sounds_dir is not None:
         checker.sounds(pathlib.Path(sounds_dir))
-    result = CheckResult(problems=sorted(problems, key=sort_key), budgets=checker.budgets)
+    unloaded = {pf.doc.file for pf in parsed if pf.doc.data is None and pf.doc.problems}
+    unloaded |= {d.file for d in pc.docs.values() if d.data is None and d.problems}
+    result = CheckResult(problems=sorted(problems, key=sort_key), budgets=checker.budgets, unloaded=unloaded)
     if not errors(problems):
         result.flowset = library
     return result

@@ -111,7 +111,7 @@ class FlowRegistry:
         if not files:
             return _Attempt(stamp, reason="no flows", problems=[Problem(str(self.flows_dir), 1, 1, "no flow files found")])
         if result.errors:
-            return _Attempt(stamp, result, reason="errors", problems=result.errors)
+            return _Attempt(stamp, result, reason="errors", problems=result.causes_first)
         return _Attempt(stamp, result)
 
     def _start(self, only_if_changed: bool) -> concurrent.futures.Future:

@@ -165,6 +165,7 @@ def test_sighup_path_reloads_off_the_loop(tree):
     with structlog.testing.capture_logs() as logs:
         good, bad = asyncio.run(scenario())
     assert good == [] and reg.version != version
-    assert any(p.file.endswith("survey.yaml") and "YAML syntax" in p.message for p in bad)
+    assert bad[0].file.endswith("survey.yaml") and "YAML syntax" in bad[0].message   # the cause first, then what follows
+    assert len(bad) > 1 and refusals(logs)[0]["problem"] == str(bad[0])
     assert [line["reason"] for line in refusals(logs)] == ["errors"]
     assert reg.snapshot().flow("survey").nodes["rate"].scores["3"] == "差评"
