@@ -98,7 +98,6 @@ class _Open:
     mark: Mark
     anchor: str | None
     log_start: int
-    role: str                  # "key" or "value" in its parent
     size: int = 1              # values in it, itself included, aliases expanded
     height: int = 1
     key: Any = _NO_KEY
@@ -194,7 +193,7 @@ class _Builder:
         if not dropped:
             self.note("v", path, mark)
         value = None if dropped else ([] if kind == "seq" else {})
-        self.stack.append(_Open(kind, path, value, mark, event.anchor, len(self.log), role))
+        self.stack.append(_Open(kind, path, value, mark, event.anchor, len(self.log)))
 
     def close(self) -> None:
         done = self.stack.pop()
