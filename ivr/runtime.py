@@ -66,17 +66,12 @@ class Runtime:
             await self.acd.stop()
 
     def reload(self) -> None:
-        reload = getattr(self.program, "reload", None)
-        log = logmod.get("ivr.runtime")
+        """SIGHUP: reload the flows off the event loop (the registry logs the outcome in one line)."""
+        reload = getattr(self.program, "reload_async", None)
         if reload is None:
-            log.info("reload.ignored", reason="nothing to reload")
+            logmod.get("ivr.runtime").info("reload.ignored", reason="nothing to reload")
             return
-        problems = reload()
-        if problems:
-            for p in problems:
-                log.error("reload.refused", problem=str(p))
-        else:
-            log.info("reload.done")
+        self.engine.supervisor.spawn(reload(), name="flows-reload")
 
     def status(self) -> dict[str, Any]:
         out = {"engine": self.engine.status(), "ami": self.link.status}
@@ -127,7 +122,8 @@ async def open_store(kind: str, cfg):
 async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str | None = None,
                         minimal: bool = False, agents: list[str] | None = None, speed: float = 1.0,
                         acd_config=None, login_all: bool = False, node: str | None = None,
-                        lease_s: float = 10.0, clock=None) -> Runtime:
+                        lease_s: float = 10.0, clock=None, sounds_dir=None,
+                        reload_timeout_s: float | None = None) -> Runtime:
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -147,7 +143,8 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     from ivr.flows.program import FlowProgram
     from ivr.flows.registry import FlowRegistry, FlowsBroken
 
-    registry = FlowRegistry(flows_dir or ROOT / "flows", ROOT / "config")
+    extra = {} if reload_timeout_s is None else {"reload_timeout_s": reload_timeout_s}
+    registry = FlowRegistry(flows_dir or ROOT / "flows", ROOT / "config", sounds_dir=sounds_dir, **extra)
     try:
         registry.load()
     except FlowsBroken as exc:
@@ -170,11 +167,12 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
                     leases=leases, deadlines=deadlines, sound_seconds=_sound_lengths(registry))
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
-    services = AcdServices(acd, records=engine.records.get, speed=speed)
+    services = AcdServices(acd, records=engine.records.get, speed=speed,
+                           announce_sound=_shared_sound(registry, "queue_wait"))
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)
-    engine.shed_program = ShedProgram(acd, _route(registry))
+    engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"))
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
                    login_agents=[a.id for a in acd_config.agents] if login_all else [])
 
@@ -204,3 +202,8 @@ def _route(registry):
         return plan.route.center, plan.route.vars.get("language", "zh") or "zh"
 
     return route
+
+
+def _shared_sound(registry, prompt_id: str):
+    """The sound of one of the engine's own prompts, per language, on the flows now serving."""
+    return lambda lang: registry.snapshot().shared_sound(prompt_id, lang)

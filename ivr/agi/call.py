@@ -41,8 +41,6 @@ class AgiCall(AgiChannel):
         #: Length of a sound file in PBX seconds, for its deadline (None: unknown).
         self.sound_seconds = sound_seconds or (lambda name: None)
         self.missing_sounds: set[str] = set()
-        #: Where the call is, for a stopping node's log: ivr, queue, talk.
-        self.phase = "ivr"
 
     def _sound_s(self, name: str) -> float:
         length = self.sound_seconds(name)
@@ -135,6 +133,7 @@ class AgiCall(AgiChannel):
         args = [target, str(int(timeout_s))] + ([options] if options else [])
         self.log.info("call.dial", target=target, timeout_s=timeout_s)
         self.dial_answered_at = None
+        phase_before = self.phase
         self._dial_answered = answered_evt = asyncio.Event()
         dial = asyncio.ensure_future(self.run(cmd.exec_app("Dial", *args), expect_s=timeout_s, allow_minus_one=True))
         lost = False
@@ -146,7 +145,6 @@ class AgiCall(AgiChannel):
                 finally:
                     waiter.cancel()
                 if answered_evt.is_set():
-                    self.phase = "talk"
                     outcome = on_answer()
                     if inspect.isawaitable(outcome):
                         await outcome
@@ -162,6 +160,8 @@ class AgiCall(AgiChannel):
             raise
         finally:
             self._dial_answered = None
+            if not self.hung_up:
+                self.phase = phase_before
             if not dial.done():
                 dial.cancel()
                 await asyncio.gather(dial, return_exceptions=True)

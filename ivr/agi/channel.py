@@ -90,6 +90,8 @@ class AgiChannel:
         self.started = time.monotonic()
         #: Set by the engine when this node stops: no new command is sent.
         self.stopping = False
+        #: Where the call is, for a stopping node: ivr, queue (waiting for an agent), talk.
+        self.phase = "ivr"
         self._pending: dict[str, asyncio.Future] = {}
         self._redirecting: asyncio.Future | None = None
         self._agi_active = True
@@ -135,6 +137,7 @@ class AgiChannel:
     def _answered(self) -> None:
         if self.dial_answered_at is None:
             self.dial_answered_at = time.time()
+        self.phase = "talk"
         if self._dial_answered is not None:
             self._dial_answered.set()
 

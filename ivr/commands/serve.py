@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pathlib
 import signal
 
 from ivr.cli import UserError
@@ -41,6 +42,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--watch-flows", type=float, default=2.0, metavar="SECONDS",
                    help="check flow and config files for changes this often and reload them when they pass "
                         "the check (0: only on SIGHUP); a broken edit is refused and the old flows keep serving")
+    p.add_argument("--sounds-dir", default=None, metavar="DIR",
+                   help="Asterisk's sounds folder (e.g. /var/lib/asterisk/sounds): refuse to start, and refuse a "
+                        "reload, when a prompt the flows or the engine play has no file there in a format "
+                        "Asterisk reads ('ivr prompts --out DIR' makes placeholders)")
+    p.add_argument("--reload-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="longest a flow reload may take (it runs off the event loop); past it the old flows "
+                        "keep serving (default 5)")
     p.add_argument("--minimal", action="store_true",
                    help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
@@ -79,8 +87,11 @@ async def _serve(args, settings, secret: str) -> int:
             acd_config = acd_config_mod.load(args.acd_config)
         except acd_config_mod.ConfigError as exc:
             raise UserError(str(exc)) from None
+    if args.sounds_dir is not None and not pathlib.Path(args.sounds_dir).is_dir():
+        raise UserError(f"--sounds-dir {args.sounds_dir}: not a folder")
     runtime = await build_runtime(settings, secret=secret, flows_dir=args.flows, acd_store=args.acd_store,
-                                  minimal=args.minimal, acd_config=acd_config, login_all=args.login_all)
+                                  minimal=args.minimal, acd_config=acd_config, login_all=args.login_all,
+                                  sounds_dir=args.sounds_dir, reload_timeout_s=args.reload_timeout)
     runtime.watch_flows_s = args.watch_flows or None
     signals = _Signals(asyncio.get_running_loop(), log)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload)

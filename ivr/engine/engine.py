@@ -146,7 +146,10 @@ class Engine:
         if not self.accepting:
             self.log.info("call.left_for_others", call_id=uid, reason="engine stopping")
             return
-        self.start(data, event)
+        # A channel entering the resume context that nobody holds was left by a node that
+        # stopped or lost it: where the ACD says it was decides, not the menu from the start.
+        resumed = data.context == self.resume.context and self.adopt_program is not None
+        self.start(data, event, program=self.adopt_program if resumed else None)
 
     def _ours(self, context: str) -> bool:
         return self.contexts is None or context in self.contexts or context in self.context_programs

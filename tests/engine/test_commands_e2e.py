@@ -121,3 +121,63 @@ async def test_serve_refuses_a_broken_flow_edit_while_calls_keep_flowing(tmp_pat
     assert late, "calls kept flowing after the refused edit"
     assert {e["outcome"] for e in ended} <= {"answered", "abandoned", "transferred", "completed", "failed"}
     assert sum(1 for e in ended if e["outcome"] == "answered") >= 6
+
+
+async def _serve_with_talking_calls(tmp_path, drain_s: str):
+    secret = os.urandom(8).hex()
+    pbx, proc = await pbx_and_serve(
+        secret,
+        ["--speed", "5", "--load-calls", "3", "--load-rate", "20", "--load-after-login",
+         "--agent", "PJSIP/1001=answer:0.2:600:agent", "--agent", "PJSIP/1002=answer:0.2:600:agent",
+         "--agent", "PJSIP/1003=answer:0.2:600:agent"],
+        ["--minimal", "--drain-s", drain_s])
+    lines: list[dict] = []
+
+    async def read_until(predicate, timeout=30.0):
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                raw = await proc.stderr.readline()
+                if not raw:
+                    return
+                text = raw.decode(errors="replace")
+                if text.startswith("{"):
+                    lines.append(json.loads(text))
+
+    await read_until(lambda: sum(1 for e in lines if e["event"] == "call.dial") >= 3)
+    return pbx, proc, lines, read_until
+
+
+async def test_serve_stops_on_sigterm_within_the_drain_time_and_leaves_the_calls_to_asterisk(tmp_path):
+    import signal
+
+    pbx, proc, lines, read_until = await _serve_with_talking_calls(tmp_path, "2")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc.send_signal(signal.SIGTERM)
+    await read_until(lambda: False, timeout=30)   # to the end of its output
+    await asyncio.wait_for(proc.wait(), 10)
+    took = loop.time() - started
+    await pbx.stop()
+    events = [e["event"] for e in lines]
+    assert proc.returncode == 0
+    assert took < 2 + 5, took
+    assert "serve.stopping" in events and "engine.handing_over" in events and "serve.stopped" in events
+    ends = [e for e in lines if e["event"] == "call.end"]
+    assert len(ends) == 3 and {e["outcome"] for e in ends} == {"handed_over"}
+
+
+async def test_a_second_signal_stops_at_once(tmp_path):
+    import signal
+
+    pbx, proc, lines, read_until = await _serve_with_talking_calls(tmp_path, "60")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    proc.send_signal(signal.SIGTERM)
+    await read_until(lambda: any(e["event"] == "serve.stopping" for e in lines))
+    proc.send_signal(signal.SIGINT)
+    await read_until(lambda: False, timeout=30)
+    await asyncio.wait_for(proc.wait(), 10)
+    took = loop.time() - started
+    await pbx.stop()
+    assert proc.returncode == 0 and took < 10, took
+    assert any(e["event"] == "serve.stop_now" for e in lines)
