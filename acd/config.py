@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from acd import phone
 from acd.model import Agent
 
 CENTERS = ("province", "changchun", "jilin", "yanbian", "siping", "tonghua", "baicheng",
@@ -64,6 +65,9 @@ class RedisConfig:
     prefix: str = "hotline:"
     password_file: str = ""
     poolsize: int = 4
+    slow_call_s: float = 1.0      # a Redis call slower than this is logged with its duration
+    call_timeout_s: float = 10.0  # no answer within this: Redis is taken as unavailable (retried)
+    write_wait_s: float = 1.0     # a caller's task waits this long for a write, then it lands later
 
     @property
     def address(self) -> str:
@@ -222,6 +226,10 @@ def _build(data: dict, source: str) -> AcdConfig:
         dial = node.get("dial")
         if not isinstance(dial, str) or "/" not in dial:
             raise _err(source, node, f"agent {aid!r}: dial must be an Asterisk dial string like PJSIP/1001")
+        try:
+            phone.check_dial_string(dial)
+        except phone.BadDialString as exc:
+            raise _err(source, node, f"agent {aid!r}: {exc}") from None
         center = str(node.get("center", ""))
         agent_queues = node.get("queues", [center] if center else [])
         if isinstance(agent_queues, str):
@@ -261,6 +269,9 @@ def _build(data: dict, source: str) -> AcdConfig:
         prefix=str(r_node.get("prefix", "hotline:")),
         password_file=str(r_node.get("password_file", "") or ""),
         poolsize=_num(source, r_node, "poolsize", 4, int, 1),
+        slow_call_s=_num(source, r_node, "slow_call_s", 1.0),
+        call_timeout_s=_num(source, r_node, "call_timeout_s", 10.0, float, 0.1),
+        write_wait_s=_num(source, r_node, "write_wait_s", 1.0),
     )
     if "password" in r_node:
         raise _err(source, r_node, f"put the Redis password in ${PASSWORD_ENV} or password_file, not in this file")

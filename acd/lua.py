@@ -263,34 +263,58 @@ if #out == 0 then return '[]' end
 return cjson.encode(out)
 """
 
-#: ARGV: prefix, call id, agent id, dial status, now, max misses, party (agent|caller),
-#: retry s, max attempts.  Returns connected | requeued | retry | failed | stale.
+#: ARGV: prefix, call id, agent id, dial status, now, max misses, party, retry s, max
+#: attempts, reason.  Party: agent (their phone did not answer: a miss, the call back at
+#: the head), caller (a callback's citizen did not answer: retried after retry s), pbx (the
+#: PBX refused the callback: retried after retry s x 2^(attempts-1), never the agent's
+#: miss), invalid (the callback cannot be dialled: failed now).  An ANSWER stands even
+#: when it arrives late (a repeat, or after the offer was taken back during an outage):
+#: only the call's owner dials for it, so unless the call has ended or the agent is on
+#: another call, the agent answered this caller.
+#: Returns connected | requeued | retry | failed | stale.
 RING_RESULT = PRELUDE + r"""
 local cid, aid, status, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local max_misses, party = tonumber(ARGV[6]), ARGV[7]
-local retry_s, max_attempts = tonumber(ARGV[8]), tonumber(ARGV[9])
+local retry_s, max_attempts, reason = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10] or ''
 local ck, ak = P .. 'call:' .. cid, P .. 'agent:' .. aid
 local c = getj(ck)
-if not c or c.state ~= 'offered' or c.agent_id ~= aid then return 'stale' end
+if not c then return 'stale' end
 local a = getj(ak)
 if status == 'ANSWER' then
-  c.state = 'connected'; c.answered_at = now
+  if c.state == 'connected' and c.agent_id == aid then return 'connected' end
+  if c.state ~= 'offered' and c.state ~= 'waiting' then return 'stale' end
+  if c.state == 'waiting' or c.agent_id ~= aid then
+    -- taken back (reaped, re-offered) while this report was on its way: the call's owner
+    -- is the only one dialling for it, so the answer stands if the agent is not on another call
+    if not a or (a.state ~= 'available' and a.state ~= 'ringing') then return 'stale' end
+    if c.state == 'offered' then
+      local ok = P .. 'agent:' .. c.agent_id
+      local other = getj(ok)
+      if other and other.call_id == cid and other.state == 'ringing' then make_available(other, now); setj(ok, other) end
+    end
+    redis.call('ZREM', P .. 'wait:' .. c.queue, cid)
+    redis.call('ZREM', P .. 'avail', aid)
+  end
+  c.state = 'connected'; c.answered_at = now; c.agent_id = aid
   redis.call('ZREM', P .. 'offers', cid)
-  if a then enter(a, 'talking', now); a.misses = 0; setj(ak, a) end
+  if a then enter(a, 'talking', now); a.misses = 0; a.call_id = cid; setj(ak, a) end
   log_outcome(c, 'A', now - c.enqueued_at, now)
   setj(ck, c)
   return 'connected'
 end
-if party == 'caller' then
-  c.attempts = (c.attempts or 0) + 1
+if c.state ~= 'offered' or c.agent_id ~= aid then return 'stale' end
+if party ~= 'agent' then
+  -- the callback's own failure: the agent did nothing wrong
   if a and a.call_id == cid then make_available(a, now); setj(ak, a) end
   redis.call('ZREM', P .. 'offers', cid)
-  if c.attempts >= max_attempts then
+  c.attempts = (c.attempts or 0) + 1
+  if reason ~= '' then c.reason = reason else c.reason = status end
+  if party == 'invalid' or c.attempts >= max_attempts then
     c.state = 'failed'; c.outcome = status; c.ended_at = now; c.agent_id = ''
     setj(ck, c); finish(ck, cid)
     return 'failed'
   end
-  c.due_at = now + retry_s
+  if party == 'pbx' then c.due_at = now + retry_s * 2 ^ (c.attempts - 1) else c.due_at = now + retry_s end
   requeue(c); setj(ck, c)
   return 'retry'
 end
@@ -412,13 +436,15 @@ wait_add(cb)
 return cb.call_id
 """
 
-#: ARGV: prefix, call id.  A waiting caller chose to be called back: the call keeps its
-#: place but becomes a callback task.  Returns 1 or 0.
+#: ARGV: prefix, call id, number to ring back (already checked by acd.phone).  A waiting
+#: caller chose to be called back: the call keeps its place but becomes a callback task.
+#: Returns 1 or 0 (not waiting, or no number).
 REQUEST_CALLBACK = PRELUDE + r"""
 local ck = P .. 'call:' .. ARGV[2]
 local c = getj(ck)
-if not c or c.kind ~= 'call' or c.state ~= 'waiting' then return 0 end
+if not c or c.kind ~= 'call' or c.state ~= 'waiting' or (ARGV[3] or '') == '' then return 0 end
 c.kind = 'callback'
+c.caller = ARGV[3]
 setj(ck, c)
 route(c)
 return 1

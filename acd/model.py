@@ -42,8 +42,28 @@ class AcdError(Exception):
     """A request the ACD refuses (unknown agent, impossible state change); shown as one line."""
 
 
-class StoreUnavailable(Exception):
-    """The shared store cannot be reached right now; the caller retries with backoff."""
+class StoreError(Exception):
+    """A store operation failed; ``op`` names it (script or command), ``reason`` is the
+    store's own text (Redis's error line), so no log line loses why."""
+
+    def __init__(self, message: str = "", *, op: str = "", reason: str = "") -> None:
+        super().__init__(message or reason or op)
+        self.op = op
+        self.reason = reason or message
+
+
+class StoreUnavailable(StoreError):
+    """A passing server condition (unreachable, out of memory, loading, no answer in time):
+    the caller retries with backoff."""
+
+
+class StoreScriptError(StoreError):
+    """A script or command failed in a way no retry mends (a bug, corrupt data): logged
+    with the script's name (``op``, also ``script``) and Redis's reason, never retried."""
+
+    @property
+    def script(self) -> str:
+        return self.op
 
 
 _NAMES: dict[type, tuple[str, ...]] = {}
@@ -162,6 +182,7 @@ class Call:
     rings: int = 0               # agents offered so far
     ring_s: float = 0.0          # ring timeout of the current offer
     reaped: int = 0              # offers taken back unsettled: a call nobody owns any more is dropped
+    reason: str = ""             # a callback: why its last attempt failed (kept with the task)
 
     @property
     def score(self) -> float:

@@ -2,10 +2,14 @@
 
 Connection handling is the point of this module.  At start, an unreachable Redis
 is one clear error naming the address (:class:`RedisUnreachable`).  Mid-run, every
-operation that cannot reach Redis raises :class:`StoreUnavailable`; the ACD
-service retries it with backoff, and since each script either ran whole or not
-at all, a retry can never assign anything twice.  Scripts are registered once
-and re-loaded if Redis forgets them (a restart empties its script cache).
+call keeps Redis's own reason when it fails and says whether waiting helps
+(acd/redis_faults.py): :class:`StoreUnavailable` for a passing condition (link down,
+out of memory, loading, busy, read-only, no answer within ``call_timeout_s``), which
+the ACD retries with backoff, and :class:`StoreScriptError` for a bug, never retried.
+Since each script either ran whole or not at all, a retry never assigns anything
+twice.  Scripts are registered once and re-loaded if Redis forgets them (a restart
+empties its script cache).  Every call slower than ``slow_call_s`` is logged with its
+duration and name.
 """
 
 from __future__ import annotations
@@ -14,17 +18,17 @@ import asyncio
 import errno
 import json
 import os
+import time
 from typing import Iterable
 
 import asyncio_redis
-from asyncio_redis.exceptions import ConnectionLostError, NoAvailableConnectionsInPoolError, NotConnectedError
 
 from acd import lua
-from acd.config import PASSWORD_ENV
+from acd.config import PASSWORD_ENV, RedisConfig
 from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
+from acd.redis_faults import ScriptMissing, SlowCalls, classify
 from acd.store import Handler, Store
-
-_DOWN = (ConnectionLostError, NotConnectedError, NoAvailableConnectionsInPoolError, OSError, EOFError)
+from ivr import log as logmod
 
 
 class RedisUnreachable(Exception):
@@ -72,7 +76,8 @@ async def probe(host: str, port: int, password: str | None = None, timeout: floa
 
 
 class RedisStore(Store):
-    def __init__(self, pool, host: str, port: int, prefix: str, password: str | None, db: int):
+    def __init__(self, pool, host: str, port: int, prefix: str, password: str | None, db: int, *,
+                 slow_call_s: float = 1.0, call_timeout_s: float = 10.0):
         self._pool = pool
         self.host, self.port, self.prefix = host, port, prefix
         self.address = f"{host}:{port}"
@@ -81,10 +86,14 @@ class RedisStore(Store):
         self._sub_task: asyncio.Task | None = None
         self._sub_conn = None
         self._closed = False
+        self.call_timeout_s = call_timeout_s
+        self.log = logmod.get("acd.redis", store=self.address)
+        self.slow = SlowCalls(self.log, slow_call_s)
 
     @classmethod
     async def connect(cls, host: str = "127.0.0.1", port: int = 6379, *, prefix: str = "hotline:",
-                      password: str | None = None, db: int = 0, poolsize: int = 4) -> "RedisStore":
+                      password: str | None = None, db: int = 0, poolsize: int = 4,
+                      slow_call_s: float = 1.0, call_timeout_s: float = 10.0) -> "RedisStore":
         await probe(host, port, password)
         try:
             pool = await asyncio.wait_for(
@@ -96,18 +105,23 @@ class RedisStore(Store):
             raise RedisUnreachable(f"Redis at {host}:{port} refused us: {exc.args[0] if exc.args else exc}") from None
         for conn in getattr(pool, "_connections", []):
             _cap_reconnect_backoff(conn)
-        store = cls(pool, host, port, prefix, password, db)
+        store = cls(pool, host, port, prefix, password, db, slow_call_s=slow_call_s, call_timeout_s=call_timeout_s)
         try:
             await store._load_scripts()
-        except asyncio_redis.exceptions.ErrorReply as exc:
+        except Exception as exc:
             pool.close()
-            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {exc.args[0] if exc.args else exc}") from None
+            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {classify(exc, 'SCRIPT LOAD', store.address).reason}") from None
         return store
+
+    @classmethod
+    async def from_config(cls, cfg: RedisConfig) -> "RedisStore":
+        """Connect as config/acd.yaml's ``redis`` section says (password from env or file)."""
+        return await cls.connect(cfg.host, cfg.port, prefix=cfg.prefix, password=cfg.password(), db=cfg.db,
+                                 poolsize=cfg.poolsize, slow_call_s=cfg.slow_call_s, call_timeout_s=cfg.call_timeout_s)
 
     async def _load_scripts(self) -> None:
         for name, code in lua.SCRIPTS.items():
-            script = await self._pool.register_script(code)
-            self._scripts[name] = script.sha
+            self._scripts[name] = await self._call("SCRIPT LOAD", "script_load", code)
 
     async def close(self) -> None:
         self._closed = True
@@ -131,37 +145,49 @@ class RedisStore(Store):
         return bool(await self._run("CHANNEL_RELEASE", node, channel))
 
     # -- plumbing ---------------------------------------------------------------------------
+    async def _call(self, op: str, method: str, *args):
+        """One Redis call, timed, its failure classified (acd.redis_faults).
+
+        The query runs as its own task that is never cancelled: asyncio-redis breaks a
+        connection for good when a waiting query is cancelled and its answer is an error
+        (it sets an exception on a cancelled future inside its reader).  A caller that
+        gives up (timeout, cancellation) leaves the task to finish on its own.
+        """
+        conn = self._pool._get_free_connection()
+        if conn is None:
+            raise StoreUnavailable(f"Redis at {self.address}: {op}: no connection", op=op, reason="no connection")
+        started = time.monotonic()
+        task = asyncio.ensure_future(getattr(conn, method)(*args))
+        task.add_done_callback(_consume)
+        done, _ = await asyncio.wait((task,), timeout=self.call_timeout_s)
+        elapsed = time.monotonic() - started
+        if not done:
+            self.slow.note(op, elapsed, answered=False)
+            task.add_done_callback(lambda t: self.slow.note(op, time.monotonic() - started))
+            # a connection that does not answer may be half-open: drop it, asyncio-redis reconnects
+            transport = getattr(conn.protocol, "transport", None)
+            if transport is not None:
+                transport.abort()
+            reason = f"no answer within {self.call_timeout_s:g} s"
+            raise StoreUnavailable(f"Redis at {self.address}: {op}: {reason}", op=op, reason=reason)
+        self.slow.note(op, elapsed)
+        exc = task.exception()
+        if exc is not None:
+            raise classify(exc, op, self.address) from None
+        return task.result()
+
     async def _run(self, name: str, *args) -> object:
         argv = [self.prefix, *[a if isinstance(a, str) else _num(a) for a in args]]
-        for attempt in (1, 2):
-            try:
-                reply = await self._pool.evalsha(self._scripts[name], [], argv)
-                return await reply.return_value()
-            except asyncio_redis.exceptions.ScriptKilledError:
-                # asyncio-redis reports every error of EVALSHA this way, NOSCRIPT included
-                # (Redis restarted and forgot its scripts): reload once, else it is a real failure.
-                if attempt == 2:
-                    break
-                try:
-                    known = await self._pool.script_exists([self._scripts[name]])
-                    if known and known[0]:
-                        break
-                    await self._load_scripts()
-                except _DOWN as exc:
-                    raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
-                except asyncio_redis.exceptions.ErrorReply as exc:
-                    raise StoreUnavailable(f"Redis at {self.address}: {exc}") from None
-            except asyncio_redis.exceptions.ErrorReply as exc:
-                raise StoreUnavailable(f"Redis at {self.address}: {exc}") from None
-            except _DOWN as exc:
-                raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
-        raise RuntimeError(f"Lua script {name} failed in Redis at {self.address}")
+        try:
+            reply = await self._call(name, "evalsha", self._scripts[name], [], argv)
+        except ScriptMissing:
+            # Redis restarted and forgot its scripts: load them again, run once more
+            await self._load_scripts()
+            reply = await self._call(name, "evalsha", self._scripts[name], [], argv)
+        return await reply.return_value()
 
     async def _cmd(self, method: str, *args):
-        try:
-            return await getattr(self._pool, method)(*args)
-        except _DOWN as exc:
-            raise StoreUnavailable(f"Redis at {self.address}: {type(exc).__name__}") from None
+        return await self._call(method.partition("_")[0].upper(), method, *args)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -279,8 +305,10 @@ class RedisStore(Store):
         rows = json.loads(await self._run("CLAIM", now, *flat))
         return [Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7])) for r in rows]
 
-    async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0, max_attempts=1):
-        return await self._run("RING_RESULT", call_id, agent_id, status, now, max_misses, party, retry_s, max_attempts)
+    async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0,
+                          max_attempts=1, reason=""):
+        return await self._run("RING_RESULT", call_id, agent_id, status, now, max_misses, party, retry_s,
+                               max_attempts, reason)
 
     async def call_ended(self, call_id, agent_id, talk_s, now, wrapup_s):
         return bool(await self._run("CALL_ENDED", call_id, agent_id, talk_s, now, wrapup_s))
@@ -296,12 +324,13 @@ class RedisStore(Store):
         cb = ""
         if callback:
             call = await self.get_call(call_id)
-            if call is not None:
-                cb = json.dumps(_callback_for(call, now, callback).to_dict(), ensure_ascii=False)
+            task = _callback_for(call, now, callback) if call is not None else None
+            if task is not None:
+                cb = json.dumps(task.to_dict(), ensure_ascii=False)
         return await self._run("ABANDON", call_id, now, cb)
 
-    async def request_callback(self, call_id, now):
-        return bool(await self._run("REQUEST_CALLBACK", call_id))
+    async def request_callback(self, call_id, now, number=""):
+        return bool(await self._run("REQUEST_CALLBACK", call_id, number))
 
     async def pop_callback(self):
         v = await self._run("POP_CALLBACK")
@@ -384,6 +413,12 @@ def _cap_reconnect_backoff(conn) -> None:
 
     if hasattr(conn, "_increase_retry_interval"):
         conn._increase_retry_interval = increase
+
+
+def _consume(task: asyncio.Task) -> None:
+    """Fetch a finished query's exception so that nobody reports it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _num(value) -> str:

@@ -7,35 +7,36 @@ made the offer does not matter: offers are found through the store (pub/sub
 plus a slow poll), so a caller adopted by another node after its first node
 died is served just the same.
 
-Every node runs the same background loops: dispatch (match waiting calls to
-free agents and claim the pairs), maintenance (wrap-ups that ended, offers
-nobody settled, Redis epoch), statistics.  Store outages are retried with
-backoff; see :meth:`_retry`.
+The store failing must never cost a caller.  Reads the caller waits on anyway
+(enqueue, wait_offer) retry until the store answers; the writes that must not be
+lost (ring results, call ended, abandon, callback outcomes, records) go through an
+ordered outbox (acd/outbox.py) and the caller's task waits for them at most
+``redis.write_wait_s`` before carrying on with a provisional answer.  What each
+method does during an outage is listed in docs/acd.md ("During a store outage").
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Callable
 
-from acd import routing, stats as stats_mod
+from acd import recovery, routing
+from acd.callbacks import Callbacks
 from acd.config import AcdConfig, QueueConfig
+from acd.dispatch import Loops, collect_stats  # noqa: F401  (collect_stats: re-exported for the CLI)
 from acd.model import (
-    AcdError, Agent, AgentState, Call, CallKind, CallRequest, CallState, EnqueueResult, Offer,
-    StoreUnavailable,
+    ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallRequest, CallState, EnqueueResult, Offer,
+    StoreError,
 )
+from acd.outbox import Outbox
 from acd.records import CallRecord
 from acd.store import Store
+from acd.store_access import StoreAccess
 from ivr import log
 
-T = TypeVar("T")
-
-#: Agents whose call was in flight when Redis lost its data are kept out of routing
-#: this long, so the node holding that call can re-assert it first.
-RECOVERY_HOLD_S = 30.0
+RECOVERY_HOLD_S = recovery.RECOVERY_HOLD_S
 
 #: After Redis came back empty, no node that noticed dispatches for this long from the
 #: moment the data set was re-created, so every node can re-assert its callers first.
@@ -49,7 +50,15 @@ class _Local:
     call: Call
 
 
-class Acd:
+def _call_key(call_id: str) -> str:
+    return "call:" + call_id
+
+
+def _agent_key(agent_id: str) -> str:
+    return "agent:" + agent_id
+
+
+class Acd(StoreAccess, Callbacks, Loops):
     def __init__(
         self,
         store: Store,
@@ -64,6 +73,7 @@ class Acd:
         backoff_max_s: float = 2.0,
         recovery_window_s: float = RECOVERY_WINDOW_S,
         max_reaps: int = 3,
+        write_wait_s: float | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -76,10 +86,12 @@ class Acd:
         self.backoff_max_s = backoff_max_s
         self.recovery_window_s = recovery_window_s
         self.max_reaps = max_reaps
+        self.write_wait_s = config.redis.write_wait_s if write_wait_s is None else write_wait_s
         self.log = log.get("acd", node=node_id)
         self._waiters: dict[str, asyncio.Future] = {}
         self._seq: dict[str, int] = {}          # call -> number of the last offer handed to its owner
         self._local: dict[str, _Local] = {}
+        self._places: dict[str, tuple[int, float]] = {}   # call -> last known (place, expected wait)
         self._agents_seen: dict[str, Agent] = {}
         self._kick = asyncio.Event()
         self._callback_ready = asyncio.Event()
@@ -88,8 +100,10 @@ class Acd:
         self._hold_until = 0.0                  # no dispatching before (recovery window)
         self._maint_passes = 0
         self._store_down_since: float | None = None
+        self._down_reasons: set[str] = set()
         self._recover_lock = asyncio.Lock()
         self._running = False
+        self.outbox = Outbox(self._attempt, self.log, backoff_max_s=backoff_max_s)
         self.dispatched = 0          # offers this node made (status, benchmarks)
         self.claim_conflicts = 0     # pairs another node won first
         self.store_errors = 0
@@ -111,8 +125,9 @@ class Acd:
             ]
         self.log.info("acd.started", store=self.store.address, agents=len(self.config.agents))
 
-    async def stop(self) -> None:
-        """Stop this node's loops.  Callers it held stay in the store for other nodes."""
+    async def stop(self, flush_s: float = 5.0) -> None:
+        """Stop this node's loops, let queued writes land for up to ``flush_s``, close the store.
+        Callers it held stay in the store for other nodes."""
         self._running = False
         for task in self._tasks:
             task.cancel()
@@ -125,6 +140,7 @@ class Acd:
         for fut in self._waiters.values():
             if not fut.done():
                 fut.cancel()
+        await self.outbox.stop(flush_s)
         await self.store.close()
         self.log.info("acd.stopped")
 
@@ -136,42 +152,14 @@ class Acd:
             "store": self.store.address,
             "store_ok": down is None,
             "store_down_since": down,
-            "waiting_here": sum(1 for l in self._local.values() if l.call.state == CallState.WAITING),
+            "store_errors": self.store_errors,
+            "waiting_here": sum(1 for lc in self._local.values() if lc.call.state == CallState.WAITING),
             "dispatched": self.dispatched,
             "claim_conflicts": self.claim_conflicts,
+            **self.outbox.status,
         }
 
-    # -- retry around the store -------------------------------------------------------------
-    async def _retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
-        """Run a store operation until it succeeds.
-
-        Each operation is one atomic script that either ran or did not, so running
-        it again after a lost connection is safe; a claim whose reply was lost is
-        taken back by the offer reaper.  Before retrying after an outage the node
-        checks whether Redis came back empty and, if so, re-asserts its callers.
-        """
-        delay = 0.05
-        while True:
-            try:
-                if self._store_down_since is not None:
-                    await self._check_epoch()
-                result = await op()
-            except StoreUnavailable as exc:
-                self.store_errors += 1
-                if self._store_down_since is None:
-                    self._store_down_since = self.clock()
-                    self.log.warning("acd.store_unreachable", store=self.store.address, during=what, error=str(exc))
-                if not self._running and what.startswith("loop:"):
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(self.backoff_max_s, delay * 2)
-                continue
-            if self._store_down_since is not None:
-                self.log.warning("acd.store_back", store=self.store.address,
-                                 down_s=round(self.clock() - self._store_down_since, 3))
-                self._store_down_since = None
-            return result
-
+    # -- Redis came back empty ----------------------------------------------------------------
     async def _check_epoch(self) -> None:
         async with self._recover_lock:
             now = self.clock()
@@ -180,29 +168,10 @@ class Acd:
                 self._epoch = epoch
                 return
             self.log.warning("acd.store_lost_state", store=self.store.address, calls_here=len(self._local))
-            # Agents first (only where nobody restored them yet), then the config adds the rest
-            # as logged out: the other order would leave every agent logged out.
-            for agent in self._agents_seen.values():
-                restored = Agent.from_dict(agent.to_dict())
-                if restored.state in (AgentState.RINGING, AgentState.TALKING, AgentState.WRAPUP):
-                    restored.state, restored.call_id = AgentState.WRAPUP, ""
-                    restored.wrap_until = now + RECOVERY_HOLD_S
-                await self.store.restore_agent(restored)
-            await self.store.sync_agents(self.config.agents, now)
-            for local in list(self._local.values()):
-                call = local.call
-                if call.state == CallState.OFFERED:
-                    # the ring is still in progress here: give it a fresh deadline
-                    cfg = self.config.queues.get(call.queue)
-                    ring = cfg.ring_timeout_s if cfg else 15.0
-                    call.offer_until = max(call.offer_until, now + ring + self.config.offer_grace_s)
-                await self.store.restore_call(call, now)
+            await recovery.restore(self.store, self.config, self._agents_seen.values(),
+                                   [local.call for local in self._local.values()], now)
             self._epoch = epoch
-            created = epoch.rpartition("@")[2]
-            try:
-                self._hold_until = float(created) + self.recovery_window_s
-            except ValueError:
-                self._hold_until = now + self.recovery_window_s
+            self._hold_until = recovery.hold_until(epoch, now, self.recovery_window_s)
             self._kick.set()
 
     # -- notifications ----------------------------------------------------------------------
@@ -239,8 +208,8 @@ class Acd:
             if call is None or call.state != CallState.OFFERED or call.kind != CallKind.CALL:
                 return
             agent = await self.store.get_agent(call.agent_id)
-        except StoreUnavailable:
-            return
+        except StoreError:
+            return            # a notice only: the slow poll looks again
         if agent is not None:
             self._deliver(Offer(call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
 
@@ -252,13 +221,19 @@ class Acd:
             raise AcdError(f"unknown queue {queue_id!r}") from None
 
     async def enqueue(self, request: CallRequest) -> EnqueueResult:
-        """Put a caller in line (idempotent: re-enqueueing a known caller keeps its place)."""
+        """Put a caller in line (idempotent: re-enqueueing a known caller keeps its place).
+
+        Blocks while the store is away (the engine plays hold music meanwhile); if the
+        wait is cancelled the write still lands, so an ``abandoned`` after it finds the call.
+        """
         cfg = self._queue(request.queue)
         call = Call.from_request(request, self.clock(), self.node_id)
-        position = await self._retry(lambda: self.store.enqueue(call), "enqueue")
         self._local[call.call_id] = _Local(call)
+        fut = self._write("enqueue", (_call_key(call.call_id),), lambda: self.store.enqueue(call))
+        position = await asyncio.shield(fut)
         self._kick.set()
         ewt = await self._expected_wait(cfg, position)
+        self._places[call.call_id] = (position, ewt)
         full, offer_cb = routing.should_offer_callback(position, ewt, cfg)
         log.get("acd", call_id=call.call_id, node=self.node_id).info(
             "acd.enqueued", queue=call.queue, skills=call.skills, priority=call.priority, position=position)
@@ -275,7 +250,7 @@ class Acd:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[call_id] = fut
         try:
-            call = await self._retry(lambda: self.store.get_call(call_id), "wait_offer")
+            call = await self.get_call(call_id)
             if call is None or call.state not in (CallState.WAITING, CallState.OFFERED):
                 raise AcdError(f"call {call_id!r} is not waiting (state: {call.state if call else 'unknown'})")
             # the stored copy is the truth (an adopted or re-enqueued caller keeps its first arrival time)
@@ -292,71 +267,88 @@ class Acd:
         finally:
             self._waiters.pop(call_id, None)
 
+    async def get_call(self, call_id: str) -> Call | None:
+        """The store's view of a call, after this node's own writes about it have landed.
+        Blocks while the store is away."""
+        await self.outbox.settled(_call_key(call_id))
+        return await self._retry(lambda: self.store.get_call(call_id), "get_call")
+
     async def ring_result(self, call_id: str, agent_id: str, status: str) -> str:
         """The agent's phone rang: ANSWER connects; anything else puts the caller back at the head.
 
-        Returns connected | requeued | stale (the offer had already been taken back).
+        Returns connected | requeued | stale (the offer had already been taken back).  If
+        the store does not take it within ``write_wait_s`` the answer is provisional
+        (connected for ANSWER, else requeued) and the write lands when the store is back.
         """
-        cfg = await self._call_queue(call_id)
-        result = await self._retry(lambda: self.store.ring_result(
-            call_id, agent_id, status, self.clock(), cfg.max_misses), "ring_result")
-        self._seen_state(agent_id, AgentState.TALKING if result == "connected" else AgentState.AVAILABLE)
+        now = self.clock()
         local = self._local.get(call_id)
         if local is not None:
-            if result == "connected":
+            if status == ANSWERED:
                 local.call.state, local.call.agent_id = CallState.CONNECTED, agent_id
-            elif result == "requeued":
+            else:
                 local.call.state, local.call.agent_id = CallState.WAITING, ""
+
+        async def op():
+            cfg = await self._call_queue(call_id)
+            return await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses)
+
+        fut = self._write("ring_result", (_call_key(call_id), _agent_key(agent_id)), op)
+        result = await self._landed(fut, "ring_result", call_id, "connected" if status == ANSWERED else "requeued")
+        self._seen_state(agent_id, AgentState.TALKING if result == "connected" else AgentState.AVAILABLE)
         self._kick.set()
         log.get("acd", call_id=call_id, node=self.node_id).info("acd.ring_result", agent=agent_id, status=status, result=result)
         return result
 
     async def _call_queue(self, call_id: str) -> QueueConfig:
+        """The call's queue settings (inside a write: may read the store, never retries)."""
         local = self._local.get(call_id)
         queue = local.call.queue if local else None
         if queue is None:
-            call = await self._retry(lambda: self.store.get_call(call_id), "get_call")
+            call = await self.store.get_call(call_id)
             queue = call.queue if call else None
         return self.config.queues.get(queue) or next(iter(self.config.queues.values()))
 
     async def call_ended(self, call_id: str, agent_id: str, talk_s: float) -> bool:
-        """The bridge ended: the agent starts wrap-up (queue's ``wrapup_s``)."""
-        cfg = await self._call_queue(call_id)
-        ok = await self._retry(lambda: self.store.call_ended(
-            call_id, agent_id, float(talk_s), self.clock(), cfg.wrapup_s), "call_ended")
-        self._local.pop(call_id, None)
-        self._seq.pop(call_id, None)
+        """The bridge ended: the agent starts wrap-up (queue's ``wrapup_s``), counted from now
+        even if the write lands later.  Provisional answer: True."""
+        now = self.clock()
+
+        async def op():
+            cfg = await self._call_queue(call_id)
+            return await self.store.call_ended(call_id, agent_id, float(talk_s), now, cfg.wrapup_s)
+
+        fut = self._write("call_ended", (_call_key(call_id), _agent_key(agent_id)), op,
+                          on_landed=lambda _: self._forget(call_id))
+        ok = await self._landed(fut, "call_ended", call_id, True)
         self._seen_state(agent_id, AgentState.WRAPUP)
         log.get("acd", call_id=call_id, node=self.node_id).info("acd.call_ended", agent=agent_id, talk_s=round(talk_s, 1))
         return ok
 
-    async def abandoned(self, call_id: str) -> str:
-        """The caller hung up before an agent answered; returns the callback task's id ('' if none)."""
-        cb = self.config.callbacks
-        params = {"priority": cb.priority, "delay_s": cb.delay_s} if cb.enabled else None
-        cb_id = await self._retry(lambda: self.store.abandon(call_id, self.clock(), params), "abandon")
+    def _forget(self, call_id: str) -> None:
         self._local.pop(call_id, None)
         self._seq.pop(call_id, None)
-        fut = self._waiters.get(call_id)
-        if fut is not None and not fut.done():
-            fut.cancel()
-        log.get("acd", call_id=call_id, node=self.node_id).info("acd.abandoned", callback=cb_id)
-        if cb_id:
-            self._kick.set()
-        return cb_id
-
-    async def request_callback(self, call_id: str) -> bool:
-        """The caller accepted a callback: they keep their place, the engine may hang up."""
-        ok = await self._retry(lambda: self.store.request_callback(call_id, self.clock()), "request_callback")
-        self._local.pop(call_id, None)
-        return ok
+        self._places.pop(call_id, None)
 
     async def position(self, call_id: str) -> tuple[int, float]:
-        """(place in line, expected wait in seconds) for the periodic announcement; (0, 0) if not waiting."""
-        pos, queue = await self._retry(lambda: self.store.position(call_id), "position")
+        """(place in line, expected wait in seconds) for the periodic announcement; (0, 0) if not waiting.
+
+        Never blocks longer than ``write_wait_s``: while the store is away it answers the
+        last place it knew (or (0, 0), which tells the engine to skip the announcement).
+        """
+        fallback = self._places.get(call_id, (0, 0.0))
+        if self._store_down_since is not None:
+            return fallback
+        asked = asyncio.ensure_future(self._attempt(lambda: self.store.position(call_id), "position"))
+        asked.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            pos, queue = await asyncio.wait_for(asyncio.shield(asked), self.write_wait_s)
+        except (StoreError, asyncio.TimeoutError):
+            return fallback
         if pos <= 0 or queue not in self.config.queues:
             return 0, 0.0
-        return pos, await self._expected_wait(self.config.queues[queue], pos)
+        place = (pos, await self._expected_wait(self.config.queues[queue], pos))
+        self._places[call_id] = place
+        return place
 
     def _seen_state(self, agent_id: str, state: str) -> None:
         """Keep the local view of agents (for expected waits) current between stats refreshes."""
@@ -369,43 +361,6 @@ class Acd:
         staffed = sum(1 for a in mine if a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
         available = sum(1 for a in mine if a.state == AgentState.AVAILABLE)
         return routing.expected_wait(position, staffed, cfg.aht_s, available)
-
-    # -- callbacks ----------------------------------------------------------------------------
-    async def next_callback(self, timeout_s: float | None = None) -> Offer | None:
-        """A callback whose agent is claimed, for this node to Originate; None on timeout.
-
-        Exactly one node gets each; if it never reports, the offer reaper returns the
-        task to the line after ring timeout + ``callbacks.originate_grace_s``.
-        """
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            self._callback_ready.clear()
-            offer = await self._retry(self.store.pop_callback, "pop_callback")
-            if offer is not None:
-                log.get("acd", call_id=offer.call_id, node=self.node_id).info("acd.callback_offer", agent=offer.agent_id)
-                return offer
-            wait = self.maintenance_interval_s * 2
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    return None
-            try:
-                await asyncio.wait_for(self._callback_ready.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
-
-    async def callback_result(self, call_id: str, agent_id: str, status: str, party: str = "caller") -> str:
-        """Outcome of an originated callback: ANSWER connects (then :meth:`call_ended`).
-
-        ``party="agent"``: the agent did not answer (counts as a miss, task back at the head);
-        ``party="caller"``: the caller did not answer; retried after ``retry_s`` until
-        ``max_attempts``.  Returns connected | requeued | retry | failed | stale.
-        """
-        cb = self.config.callbacks
-        cfg = await self._call_queue(call_id)
-        return await self._retry(lambda: self.store.ring_result(
-            call_id, agent_id, status, self.clock(), cfg.max_misses, party, cb.retry_s, cb.max_attempts),
-            "callback_result")
 
     # -- agents ---------------------------------------------------------------------------------
     async def login(self, agent_id: str) -> Agent:
@@ -421,140 +376,21 @@ class Acd:
         return await self._agent_action(agent_id, "resume")
 
     async def _agent_action(self, agent_id: str, action: str, reason: str = "") -> Agent:
+        """Blocks while the store is away (an operator's request, not a caller's)."""
+        await self.outbox.settled(_agent_key(agent_id))
         agent = await self._retry(lambda: self.store.agent_action(agent_id, action, reason, self.clock()), action)
         self._agents_seen[agent.id] = agent
         self.log.info("acd.agent", agent=agent_id, action=action, state=agent.state, reason=agent.reason, pending=agent.pending)
         self._kick.set()
         return agent
 
-    # -- dispatch -------------------------------------------------------------------------------
-    async def dispatch_once(self) -> list[Offer]:
-        """One routing round: snapshot, decide (plain functions), claim atomically."""
-        now = self.clock()
-        if now < self._hold_until:
-            return []
-        agents, calls = await self.store.snapshot(self.snapshot_limit)
-        pairs = routing.match(calls, agents, self.config.queues, now)
-        if not pairs:
-            return []
-        grace = self.config.offer_grace_s
-        claims = []
-        for call, agent in pairs:
-            cfg = self.config.queues.get(call.queue)
-            ring = cfg.ring_timeout_s if cfg else 15.0
-            extra = self.config.callbacks.originate_grace_s if call.kind == CallKind.CALLBACK else grace
-            claims.append((call.call_id, agent.id, ring, extra))
-        offers = await self.store.claim(claims, now)
-        self.dispatched += len(offers)
-        self.claim_conflicts += len(claims) - len(offers)
-        for offer in offers:
-            self._seen_state(offer.agent_id, AgentState.RINGING)
-            if offer.kind == CallKind.CALL:
-                self._deliver(offer)
-            else:
-                self._callback_ready.set()
-        return offers
-
-    async def maintain(self) -> None:
-        """Wrap-ups that are over, offers nobody settled, and the Redis epoch."""
-        now = self.clock()
-        released = await self.store.release_wrapups(now)
-        reaped = await self.store.reap_offers(now, self.max_reaps)
-        if reaped:
-            self.log.warning("acd.offers_reaped", calls=reaped)
-        if released or reaped:
-            self._kick.set()
-        await self._check_epoch()
-        # Slow poll (every 4th pass): an offer whose notification was lost still reaches its caller.
-        self._maint_passes += 1
-        ids = list(self._waiters) if self._maint_passes % 4 == 0 else []
-        if ids:
-            for call_id, call in zip(ids, await self.store.get_calls(ids)):
-                if call is None or call.state not in (CallState.WAITING, CallState.OFFERED):
-                    # dropped (e.g. its offers kept going unsettled): tell the owner instead of waiting forever
-                    fut = self._waiters.get(call_id)
-                    if fut is not None and not fut.done():
-                        fut.set_exception(AcdError(
-                            f"call {call_id!r} is no longer waiting (state: {call.state if call else 'unknown'})"))
-                    continue
-                if call.state == CallState.OFFERED and call.kind == CallKind.CALL:
-                    agent = await self.store.get_agent(call.agent_id)
-                    if agent is not None:
-                        self._deliver(Offer(call.call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
-
-    async def tick(self) -> list[Offer]:
-        """Maintenance then dispatch until nothing more can be placed (tests with a fake clock use this)."""
-        await self.maintain()
-        offers: list[Offer] = []
-        for _ in range(50):
-            made = await self.dispatch_once()
-            offers += made
-            if not made:
-                break
-        return offers
-
-    async def _dispatch_loop(self) -> None:
-        while self._running:
-            try:
-                await asyncio.wait_for(self._kick.wait(), self.dispatch_interval_s)
-            except asyncio.TimeoutError:
-                pass
-            self._kick.clear()
-            try:
-                for _ in range(50):
-                    made = await self._retry(self.dispatch_once, "loop:dispatch")
-                    if not made:
-                        break
-            except StoreUnavailable:
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.dispatch_failed")
-                await asyncio.sleep(self.dispatch_interval_s)
-
-    async def _maintenance_loop(self) -> None:
-        while self._running:
-            try:
-                await self._retry(self.maintain, "loop:maintain")
-            except StoreUnavailable:
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.maintenance_failed")
-            await asyncio.sleep(self.maintenance_interval_s)
-
-    async def _stats_loop(self) -> None:
-        while self._running:
-            try:
-                figures = await self._retry(self.stats, "loop:stats")
-                now = self.clock()
-                await self._retry(lambda: self.store.heartbeat(self.node_id, now, "ok"), "loop:heartbeat")
-                await self._retry(lambda: self.store.publish_stats(json.dumps(figures, ensure_ascii=False)), "loop:publish")
-            except StoreUnavailable:
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.stats_failed")
-            await asyncio.sleep(self.stats_interval_s)
-
-    # -- statistics and records -------------------------------------------------------------
-    async def stats(self) -> dict:
-        """Live figures per queue and per agent, plus this node's status (what `acd status` prints)."""
-        agents = await self.store.agents()
-        self._agents_seen = {a.id: a for a in agents}
-        figures = await collect_stats(self.store, self.config, self.clock(), agents)
-        figures["node"] = self.status
-        return figures
-
+    # -- records ------------------------------------------------------------------------------
     async def call_record(self, call_id: str, **extra) -> CallRecord:
         """Build and keep the record of a finished call from the ACD's view plus ``extra``
-        (flow_path, survey_score, talk_s, outcome...); returns it."""
+        (flow_path, survey_score, talk_s, outcome...); returns it.  Blocks while the store is away."""
         from acd.records import from_call
 
-        call = await self._retry(lambda: self.store.get_call(call_id), "call_record")
+        call = await self.get_call(call_id)
         if call is None:
             raise AcdError(f"no call {call_id!r} in the ACD (finished calls are kept 24 h)")
         rec = from_call(call, **extra)
@@ -562,7 +398,8 @@ class Acd:
         return rec
 
     async def record(self, record: CallRecord | dict) -> None:
-        """Keep one call's record for ``retention_days`` (export with `acd export`)."""
+        """Keep one call's record for ``retention_days`` (export with `acd export`).  Waits at most
+        ``write_wait_s``; the record lands later if the store is away."""
         data = record.to_dict() if isinstance(record, CallRecord) else dict(record)
         if "call_id" not in data:
             raise AcdError("a call record needs a call_id")
@@ -571,33 +408,7 @@ class Acd:
         if not data.get("node"):
             data["node"] = self.node_id
         keep = self.config.retention_days * 86400.0
-        await self._retry(lambda: self.store.put_record(data, self.clock(), keep), "record")
-
-
-async def collect_stats(store: Store, config: AcdConfig, now: float, agents: list[Agent] | None = None) -> dict:
-    """The figures from the store alone, so the CLI and every node agree."""
-    from acd.store import enqueued_from_score
-
-    if agents is None:
-        agents = await store.agents()
-    waiting = await store.waiting()
-    queue_ids = list(config.queues)
-    for q in await store.queues_seen():
-        if q not in queue_ids:
-            queue_ids.append(q)
-    rows = []
-    for q in queue_ids:
-        since = [enqueued_from_score(score, now) for _, score in waiting.get(q, [])]
-        outcomes = await store.outcomes(q, now - stats_mod.DAY_S)
-        rows.append(stats_mod.queue_stats(q, outcomes, since, agents, now, config.service_level_s))
-    total = stats_mod.total(rows, config.service_level_s)
-    total.agents = {s.value: 0 for s in AgentState}
-    for a in agents:
-        total.agents[a.state] = total.agents.get(a.state, 0) + 1
-    return {
-        "at": now,
-        "service_level_s": config.service_level_s,
-        "queues": [r.to_dict() for r in rows],
-        "total": total.to_dict(),
-        "agents": [a.to_dict() for a in stats_mod.agent_stats(agents)],
-    }
+        now = self.clock()
+        fut = self._write("record", (_call_key(str(data["call_id"])),),
+                          lambda: self.store.put_record(data, now, keep))
+        await self._landed(fut, "record", str(data["call_id"]), None)

@@ -4,9 +4,20 @@ The ACD routes a callback task like a call; when it claims an agent for one,
 exactly one node gets it from ``next_callback``.  That node rings the agent first
 (Originate into ``[hotline-callback]`` with the caller's number as the extension),
 so no citizen picks up to silence; once the agent answers, the agent's channel
-enters AsyncAGI and this module's program dials the caller.  Outcomes go back to
-the ACD: the agent not answering puts the task back at the head of the line, the
-caller not answering retries it later, as ``config/acd.yaml`` says.
+enters AsyncAGI and this module's program dials the caller.
+
+Whose failure it is decides what happens next (``Acd.callback_result``):
+- the agent's phone rang and was not answered (OriginateResponse reason 1, 3, 5):
+  the agent's miss, the task back at the head of the line, as for a live call;
+- the PBX refused (Originate ``Response: Error``, OriginateResponse reason 0 or 8:
+  the channel could not be created, the link was down so nothing was sent): the
+  callback's failure, retried after a backoff, the agent freed with no miss;
+- the number cannot be dialled (acd.phone refuses it): the task fails at once;
+- the citizen does not answer: retried after ``retry_s`` until ``max_attempts``.
+
+Nothing raw reaches a dial string: the Originate's Channel is the agent's checked
+dial string, its Exten the checked number, the caller's Dial is built by
+``acd.phone.local_channel``.
 """
 
 from __future__ import annotations
@@ -16,30 +27,49 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+from acd import phone
 from ivr import log as logmod
 from ivr.agi.interface import CallerHungUp
+from ivr.ami.errors import AmiActionError, AmiConnectionLost, AmiTimeout
 from ivr.engine.records import CallRecord
 from ivr.engine.supervise import Supervisor
 
 CONTEXT = "hotline-callback"
 
+#: OriginateResponse ``Reason`` (Asterisk's AST_CONTROL_* outcome of the agent's leg) that
+#: mean the agent's phone was reached and not answered: 1 hung up (rejected), 3 rang out,
+#: 5 busy.  0 is "the channel could not be created" and 8 congestion: the PBX's refusal.
+AGENT_REASONS = {"1": "NOANSWER", "3": "NOANSWER", "5": "BUSY"}
+
+
+def originate_failure(reason: str | None) -> tuple[str, str, str]:
+    """(party, dial status, reason text) for an OriginateResponse ``Failure`` (see AGENT_REASONS)."""
+    code = (reason or "").strip()
+    if code in AGENT_REASONS:
+        return "agent", AGENT_REASONS[code], f"agent's phone not answered (reason {code})"
+    status = "CONGESTION" if code == "8" else "CHANUNAVAIL"
+    return "pbx", status, f"PBX could not set up the agent's call (OriginateResponse reason {code or 'none'})"
+
 
 class CallbackDialer:
     def __init__(self, link: Any, acd: Any, *, context: str = CONTEXT, caller_id: str = "12345",
-                 caller_template: str = "Local/{number}@hotline-out", caller_ring_s: float = 30.0):
+                 caller_context: str = "hotline-out", caller_ring_s: float = 30.0):
         self.link = link
         self.acd = acd
-        self.context = context
-        self.caller_id = caller_id
-        self.caller_template = caller_template
+        self.context = phone.check_context(context)
+        self.caller_id = phone.check_exten(caller_id)
+        self.caller_context = phone.check_context(caller_context)
         self.caller_ring_s = caller_ring_s
         self.log = logmod.get("ivr.callback")
         self.supervisor = Supervisor(self.log)
-        self._ringing: dict[str, deque] = defaultdict(deque)   # caller number -> offers whose agent rings
-        self._answered: dict[str, deque] = defaultdict(deque)  # caller number -> offers whose agent answered
+        self._ringing: dict[str, deque] = defaultdict(deque)   # number -> offers whose agent rings
+        self._answered: dict[str, deque] = defaultdict(deque)  # number -> offers whose agent answered
+        self._by_action: dict[str, tuple[str, Any]] = {}       # Originate ActionID -> (number, offer)
+        self._early: dict[str, Any] = {}                       # OriginateResponse before its Response
         self._loop: asyncio.Task | None = None
         self.originated = 0
         self.connected = 0
+        self.refused = 0
 
     async def start(self) -> None:
         self._loop = self.supervisor.spawn(self._run(), name="callback-dialer")
@@ -56,40 +86,115 @@ class CallbackDialer:
 
     async def _ring_agent(self, offer) -> None:
         log = self.log.bind(call_id=offer.call_id, agent=offer.agent_id)
-        self._ringing[offer.caller].append(offer)
-        self.originated += 1
-        log.info("callback.ring_agent", dial=offer.dial_string)
         try:
-            await self.link.action("Originate", [
-                ("Channel", offer.dial_string), ("Context", self.context), ("Exten", offer.caller),
+            number = phone.callback_number(offer.caller)
+        except phone.BadNumber as exc:
+            log.warning("callback.bad_number", number=phone.mask(offer.caller), reason=str(exc))
+            await self._failed(offer, "invalid", "INVALID", f"callback number refused: {exc}")
+            return
+        try:
+            channel = phone.check_dial_string(offer.dial_string)
+        except phone.BadDialString as exc:
+            log.error("callback.bad_agent_dial", reason=str(exc))
+            await self._failed(offer, "pbx", "CHANUNAVAIL", f"agent's dial string refused: {exc}")
+            return
+        self._ringing[number].append(offer)
+        self.originated += 1
+        log.info("callback.ring_agent", dial=channel, number=phone.mask(number))
+        loop = asyncio.get_running_loop()
+        # whatever happens, nothing is kept past the ACD's own deadline for this offer
+        loop.call_later(offer.ring_timeout_s + self._originate_grace_s(), self._expire, number, offer)
+        try:
+            reply = await self.link.action("Originate", [
+                ("Channel", channel), ("Context", self.context), ("Exten", number),
                 ("Priority", "1"), ("CallerID", f"12345 callback <{self.caller_id}>"),
                 ("Timeout", str(int(offer.ring_timeout_s * 1000))), ("Async", "true"),
             ])
+        except AmiActionError as exc:
+            self._drop(self._ringing, number, offer)
+            await self._failed(offer, "pbx", "CHANUNAVAIL", f"Originate refused: {exc}")
+            return
+        except (AmiConnectionLost, AmiTimeout) as exc:
+            if isinstance(exc, AmiConnectionLost) and getattr(exc, "sent", True) is False:
+                self._drop(self._ringing, number, offer)
+                await self._failed(offer, "pbx", "CHANUNAVAIL", f"Originate not sent: {exc}")
+                return
+            # it may be ringing: an OriginateResponse may still come (matched by number); if not,
+            # the ACD's offer reaper frees the agent (no miss) after ring timeout + originate_grace_s
+            log.warning("callback.originate_unknown", error=str(exc))
+            return
         except Exception as exc:
-            self._drop(self._ringing, offer)
-            log.warning("callback.originate_failed", error=str(exc))
-            await self.acd.callback_result(offer.call_id, offer.agent_id, "CHANUNAVAIL", party="agent")
+            self._drop(self._ringing, number, offer)
+            log.exception("callback.originate_failed")
+            await self._failed(offer, "pbx", "CHANUNAVAIL", f"Originate failed: {type(exc).__name__}: {exc}")
+            return
+        action_id = getattr(reply, "action_id", None)
+        if action_id:
+            self._by_action[action_id] = (number, offer)
+            early = self._early.pop(action_id, None)
+            if early is not None:
+                self.on_originate_response(early)
+
+    def _expire(self, number: str, offer) -> None:
+        self._drop(self._ringing, number, offer)
+        self._drop(self._answered, number, offer)
+        for aid, (_, kept) in list(self._by_action.items()):
+            if kept is offer:
+                del self._by_action[aid]
+
+    def _originate_grace_s(self) -> float:
+        try:
+            return float(self.acd.config.callbacks.originate_grace_s)
+        except AttributeError:
+            return 45.0
+
+    async def _failed(self, offer, party: str, status: str, reason: str) -> None:
+        """The callback's own failure (never the agent's miss): attempts, backoff, reason on the task."""
+        self.refused += 1
+        await self.acd.callback_result(offer.call_id, offer.agent_id, status, party=party, reason=reason)
 
     def on_originate_response(self, event) -> None:
-        """Called by the engine for ``OriginateResponse`` of our context: did the agent answer?"""
-        if event.get("Context") != self.context:
+        """Called by the engine for every ``OriginateResponse``: did the agent answer?
+
+        Matched by the Originate's ActionID (the event can come before the action's own
+        Response: it is kept until then), else by our context and the number as Exten.
+        """
+        action_id = getattr(event, "action_id", None) or event.get("ActionID")
+        entry = self._by_action.pop(action_id, None) if action_id else None
+        if entry is not None:
+            number, offer = entry
+        elif event.get("Context") == self.context and self._ringing.get(event.get("Exten", "")):
+            number = event.get("Exten", "")
+            offer = self._ringing[number][0]
+        else:
+            if action_id and self._ringing:
+                self._early[action_id] = event
+                while len(self._early) > 100:
+                    self._early.pop(next(iter(self._early)))
             return
-        number = event.get("Exten", "")
-        queue = self._ringing.get(number)
-        if not queue:
-            return
-        offer = queue.popleft()
+        self._drop(self._ringing, number, offer)
         if event.get("Response") == "Success":
             self._answered[number].append(offer)
             return
-        self.log.info("callback.agent_no_answer", call_id=offer.call_id, agent=offer.agent_id,
-                      reason=event.get("Reason"))
-        self.supervisor.spawn(self.acd.callback_result(offer.call_id, offer.agent_id, "NOANSWER", party="agent"),
-                              name=f"callback result {offer.call_id}")
+        party, status, why = originate_failure(event.get("Reason"))
+        log = self.log.bind(call_id=offer.call_id, agent=offer.agent_id)
+        if party == "agent":
+            log.info("callback.agent_no_answer", reason=event.get("Reason"), status=status)
+            self.supervisor.spawn(self.acd.callback_result(offer.call_id, offer.agent_id, status, party="agent"),
+                                  name=f"callback result {offer.call_id}")
+        else:
+            log.warning("callback.refused_by_pbx", reason=why)
+            self.supervisor.spawn(self._failed(offer, party, status, why), name=f"callback result {offer.call_id}")
 
     async def program(self, call, record: CallRecord) -> None:
         """Runs on the agent's channel once the agent answered: ring the caller."""
-        number = call.dialled
+        try:
+            number = phone.callback_number(call.dialled)
+        except phone.BadNumber as exc:
+            record.outcome, record.reason = "failed", f"callback number refused: {exc}"
+            self.log.warning("callback.bad_number", call_id=call.call_id, number=phone.mask(call.dialled),
+                             reason=str(exc))
+            return
         queue = self._answered.get(number) or self._ringing.get(number)
         if not queue:
             record.outcome, record.reason = "failed", "no callback task for this channel"
@@ -105,8 +210,8 @@ class CallbackDialer:
             await self.acd.callback_result(offer.call_id, offer.agent_id, "ANSWER", party="caller")
 
         try:
-            result = await call.dial(self.caller_template.format(number=number), timeout_s=self.caller_ring_s,
-                                     on_answer=caller_answered)
+            result = await call.dial(phone.local_channel(number, self.caller_context),
+                                     timeout_s=self.caller_ring_s, on_answer=caller_answered)
         except CallerHungUp:  # the agent hung up
             if answered:
                 await self.acd.call_ended(offer.call_id, offer.agent_id, time.time() - answered[0])
@@ -119,12 +224,18 @@ class CallbackDialer:
             await self.acd.call_ended(offer.call_id, offer.agent_id, result.answered_s)
             self.connected += 1
             record.outcome = "answered"
+        elif result.status in ("CHANUNAVAIL", "CONGESTION"):
+            # the trunk could not place the call: the PBX's refusal, retried with backoff
+            await self._failed(offer, "pbx", result.status, f"caller's line could not be dialled: {result.status}")
+            record.outcome, record.reason = "failed", f"caller's line could not be dialled: {result.status}"
         else:
             await self.acd.callback_result(offer.call_id, offer.agent_id, result.status, party="caller")
             record.outcome, record.reason = "failed", f"caller did not answer: {result.status}"
 
     @staticmethod
-    def _drop(table, offer) -> None:
-        q = table.get(offer.caller)
+    def _drop(table, number, offer) -> None:
+        q = table.get(number)
         if q and offer in q:
             q.remove(offer)
+            if not q:
+                del table[number]

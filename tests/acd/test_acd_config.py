@@ -62,3 +62,27 @@ def test_password_from_env_or_file(tmp_path, monkeypatch):
 def test_missing_file():
     with pytest.raises(config_mod.ConfigError, match="nope.yaml: cannot read"):
         config_mod.load("nope.yaml")
+
+
+@pytest.mark.parametrize("dial, why", [
+    ("PJSIP/1001,,t", "contains ','"),
+    ("PJSIP/1001&PJSIP/1002", "contains '&'"),
+    ("Local/666@agents@@hotline-out", "has an empty part"),
+    ("PJSIP/10 01", "contains ' '"),
+    ("PJSIP/${SHELL(id)}", "contains '$'"),
+    ("Local/1001", "is not Local/EXTEN@CONTEXT"),
+])
+def test_agent_dial_strings_are_checked_at_load(dial, why):
+    text = f'queues:\n  - id: a\nagents:\n  - {{id: x7, center: a, dial: "{dial}"}}\n'
+    with pytest.raises(config_mod.ConfigError) as err:
+        config_mod.parse(text, "acd.yaml")
+    message = str(err.value)
+    assert message.startswith("acd.yaml:4: agent 'x7': ") and why in message
+    assert "\n" not in message
+
+
+def test_redis_fault_settings():
+    cfg = config_mod.load(ROOT / "config" / "acd.yaml")
+    assert (cfg.redis.slow_call_s, cfg.redis.call_timeout_s, cfg.redis.write_wait_s) == (1, 10, 1)
+    with pytest.raises(config_mod.ConfigError, match="acd.yaml:1: slow_call_s must be a number"):
+        config_mod.parse("redis: {slow_call_s: soon}\nqueues: [{id: a}]\n", "acd.yaml")

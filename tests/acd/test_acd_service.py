@@ -16,7 +16,7 @@ async def acd(store, cfg, clock):
     node = Acd(store, cfg, "n1", clock=clock)
     await node.start(loops=False)
     yield node
-    node._running = False
+    await node.stop(flush_s=1)
 
 
 async def offer_for(acd, call_id):
@@ -114,7 +114,7 @@ async def test_abandoned_caller_is_called_back(acd, clock, store):
 async def test_full_queue_offers_callback_and_caller_keeps_place(acd, clock):
     await acd.login("c1")
     await acd.pause("c1", "lunch")
-    results = [await acd.enqueue(CallRequest(f"q{i}", "changchun", caller=f"1{i}")) for i in range(4)]
+    results = [await acd.enqueue(CallRequest(f"q{i}", "changchun", caller=f"1390000000{i}")) for i in range(4)]
     assert [r.position for r in results] == [1, 2, 3, 4]
     assert [r.full for r in results] == [False, False, False, True]
     assert results[3].offer_callback
@@ -129,7 +129,7 @@ async def test_wait_offer_errors_and_cancel(acd, clock):
         await acd.wait_offer("nobody")
     with pytest.raises(AcdError, match="unknown queue"):
         await acd.enqueue(CallRequest("x", "shanghai"))
-    await acd.enqueue(CallRequest("x", "changchun", caller="139"))
+    await acd.enqueue(CallRequest("x", "changchun", caller="13900000009"))
     task = asyncio.create_task(acd.wait_offer("x"))
     await asyncio.sleep(0.01)
     task.cancel()
@@ -205,4 +205,5 @@ async def test_waiting_owner_is_told_when_its_call_is_dropped(store, cfg, clock)
         await b.maintain()
     with pytest.raises(AcdError, match="no longer waiting"):
         await asyncio.wait_for(task, 5)
-    a._running = b._running = False
+    await a.stop(flush_s=1)
+    await b.stop(flush_s=1)

@@ -152,7 +152,8 @@ async def test_request_callback_keeps_place(store, cfg):
     await ready(store, cfg)
     for i in range(3):
         await store.enqueue(mk_call(f"c{i}", t=T0 + i))
-    assert await store.request_callback("c1", T0 + 5)
+    assert not await store.request_callback("c1", T0 + 5)             # no number to ring back
+    assert await store.request_callback("c1", T0 + 5, "13900000000")
     assert await store.position("c1") == (2, "changchun")
     assert (await store.get_call("c1")).kind == CallKind.CALLBACK
     assert not await store.request_callback("nope", T0 + 5)
@@ -284,3 +285,65 @@ async def test_call_nobody_owns_is_dropped_after_repeated_reaps(store, cfg):
     assert await store.waiting() == {}
     assert (await store.get_agent("c1")).state == "available"
     assert await store.claim([("ghost", "c1", 10, 5)], t + 1) == []
+
+
+async def test_a_late_answer_stands_after_the_offer_was_taken_back(store, cfg):
+    """During an outage the reaper may take an offer back before the owner's ANSWER lands."""
+    await ready(store, cfg, "c1", "c2")
+    await store.enqueue(mk_call("x"))
+    await store.claim([("x", "c1", 10, 5)], T0 + 1)
+    assert await store.reap_offers(T0 + 17) == ["x"]                      # back in line, c1 free
+    assert await store.ring_result("x", "c1", "ANSWER", T0 + 18, 2) == "connected"
+    assert await store.ring_result("x", "c1", "ANSWER", T0 + 18, 2) == "connected"   # a repeat is harmless
+    a = await store.get_agent("c1")
+    assert (a.state, a.call_id) == ("talking", "x") and await store.waiting() == {}
+    assert await store.call_ended("x", "c1", 30, T0 + 48, 0)
+    # taken back and offered to c2 meanwhile: c1 answered, so c2 is freed without a miss
+    await store.enqueue(mk_call("y", t=T0 + 50))
+    await store.claim([("y", "c1", 10, 5)], T0 + 51)
+    await store.reap_offers(T0 + 67)
+    await store.claim([("y", "c2", 10, 5)], T0 + 68)
+    assert await store.ring_result("y", "c1", "ANSWER", T0 + 69, 2) == "connected"
+    c2 = await store.get_agent("c2")
+    assert (c2.state, c2.misses, c2.call_id) == ("available", 0, "")
+    assert (await store.get_call("y")).agent_id == "c1"
+    figures = await collect_stats(store, cfg, T0 + 70)
+    q = next(r for r in figures["queues"] if r["queue"] == "changchun")
+    assert q["answered"] == 2                                              # counted once each
+    # an agent on another call cannot have answered this one
+    await store.enqueue(mk_call("z", t=T0 + 71))
+    await store.claim([("z", "c2", 10, 5)], T0 + 72)
+    assert await store.ring_result("z", "c1", "ANSWER", T0 + 73, 2) == "stale"
+
+
+async def test_callback_refused_by_the_pbx_backs_off_and_never_costs_the_agent(store, cfg):
+    await ready(store, cfg, "c1")
+    await store.enqueue(mk_call("x", caller="13912345678"))
+    assert await store.abandon("x", T0 + 1, {"priority": -1, "delay_s": 0}) == "cb:x"
+    t = T0 + 2
+    for attempt, backoff in ((1, 60), (2, 120)):
+        assert len(await store.claim([("cb:x", "c1", 10, 20)], t)) == 1
+        assert await store.ring_result("cb:x", "c1", "CHANUNAVAIL", t + 1, 2, "pbx", 60, 3, "Originate refused") == "retry"
+        task = await store.get_call("cb:x")
+        assert (task.state, task.attempts, task.reason) == ("waiting", attempt, "Originate refused")
+        assert task.due_at == pytest.approx(t + 1 + backoff)
+        a = await store.get_agent("c1")
+        assert (a.state, a.misses) == ("available", 0)
+        t = task.due_at
+    await store.claim([("cb:x", "c1", 10, 20)], t)
+    assert await store.ring_result("cb:x", "c1", "CHANUNAVAIL", t + 1, 2, "pbx", 60, 3, "still refused") == "failed"
+    task = await store.get_call("cb:x")
+    assert (task.state, task.attempts, task.outcome, task.reason) == ("failed", 3, "CHANUNAVAIL", "still refused")
+    # an undialable number fails at once
+    await store.enqueue(mk_call("y", caller="13912345679"))
+    await store.abandon("y", t + 2, {"priority": -1, "delay_s": 0})
+    await store.claim([("cb:y", "c1", 10, 20)], t + 3)
+    assert await store.ring_result("cb:y", "c1", "INVALID", t + 4, 2, "invalid", 60, 3, "bad number") == "failed"
+    assert (await store.get_agent("c1")).misses == 0
+
+
+async def test_abandon_of_an_unusable_number_makes_no_callback(store, cfg):
+    await ready(store, cfg)
+    await store.enqueue(mk_call("x", caller="anonymous"))
+    assert await store.abandon("x", T0 + 1, {"priority": -1, "delay_s": 0}) == ""
+    assert await store.get_call("cb:x") is None

@@ -1,0 +1,173 @@
+"""The loops every node runs: dispatch, maintenance, statistics (part of :class:`acd.service.Acd`).
+
+Dispatch matches waiting calls to free agents (plain functions in acd/routing.py)
+and claims the pairs atomically; maintenance frees agents whose wrap-up is over,
+takes back offers nobody settled, notices a Redis that lost its data, and polls
+for offers whose notice was lost; statistics publish the live figures.  Each
+loop retries the store with backoff (``Acd._retry``) and never dies of a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from acd import routing, stats as stats_mod
+from acd.config import AcdConfig
+from acd.model import AcdError, Agent, AgentState, CallKind, CallState, Offer, StoreError, StoreUnavailable
+from acd.store import Store
+
+
+class Loops:
+    """Mixed into Acd; uses its store, config, clock, waiters and retry."""
+
+    async def dispatch_once(self) -> list[Offer]:
+        """One routing round: snapshot, decide (plain functions), claim atomically."""
+        now = self.clock()
+        if now < self._hold_until:
+            return []
+        agents, calls = await self.store.snapshot(self.snapshot_limit)
+        pairs = routing.match(calls, agents, self.config.queues, now)
+        if not pairs:
+            return []
+        grace = self.config.offer_grace_s
+        claims = []
+        for call, agent in pairs:
+            cfg = self.config.queues.get(call.queue)
+            ring = cfg.ring_timeout_s if cfg else 15.0
+            extra = self.config.callbacks.originate_grace_s if call.kind == CallKind.CALLBACK else grace
+            claims.append((call.call_id, agent.id, ring, extra))
+        offers = await self.store.claim(claims, now)
+        self.dispatched += len(offers)
+        self.claim_conflicts += len(claims) - len(offers)
+        for offer in offers:
+            self._seen_state(offer.agent_id, AgentState.RINGING)
+            if offer.kind == CallKind.CALL:
+                self._deliver(offer)
+            else:
+                self._callback_ready.set()
+        return offers
+
+    async def maintain(self) -> None:
+        """Wrap-ups that are over, offers nobody settled, and the Redis epoch."""
+        now = self.clock()
+        released = await self.store.release_wrapups(now)
+        reaped = await self.store.reap_offers(now, self.max_reaps)
+        if reaped:
+            self.log.warning("acd.offers_reaped", calls=reaped)
+        if released or reaped:
+            self._kick.set()
+        await self._check_epoch()
+        # Slow poll (every 4th pass): an offer whose notification was lost still reaches its caller.
+        self._maint_passes += 1
+        ids = list(self._waiters) if self._maint_passes % 4 == 0 else []
+        if ids:
+            for call_id, call in zip(ids, await self.store.get_calls(ids)):
+                if call is None or call.state not in (CallState.WAITING, CallState.OFFERED):
+                    # dropped (e.g. its offers kept going unsettled): tell the owner instead of waiting forever
+                    fut = self._waiters.get(call_id)
+                    if fut is not None and not fut.done():
+                        fut.set_exception(AcdError(
+                            f"call {call_id!r} is no longer waiting (state: {call.state if call else 'unknown'})"))
+                    continue
+                if call.state == CallState.OFFERED and call.kind == CallKind.CALL:
+                    agent = await self.store.get_agent(call.agent_id)
+                    if agent is not None:
+                        self._deliver(Offer(call.call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
+
+    async def tick(self) -> list[Offer]:
+        """Maintenance then dispatch until nothing more can be placed (tests with a fake clock use this)."""
+        await self.maintain()
+        offers: list[Offer] = []
+        for _ in range(50):
+            made = await self.dispatch_once()
+            offers += made
+            if not made:
+                break
+        return offers
+
+    async def _dispatch_loop(self) -> None:
+        while self._running:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.dispatch_interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._kick.clear()
+            try:
+                for _ in range(50):
+                    made = await self._retry(self.dispatch_once, "loop:dispatch")
+                    if not made:
+                        break
+            except StoreUnavailable:
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("acd.dispatch_failed")
+                await asyncio.sleep(self.dispatch_interval_s)
+
+    async def _maintenance_loop(self) -> None:
+        while self._running:
+            try:
+                await self._retry(self.maintain, "loop:maintain")
+            except StoreUnavailable:
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("acd.maintenance_failed")
+            await asyncio.sleep(self.maintenance_interval_s)
+
+    async def _stats_loop(self) -> None:
+        while self._running:
+            try:
+                figures = await self._retry(self.stats, "loop:stats")
+                now = self.clock()
+                await self._retry(lambda: self.store.heartbeat(self.node_id, now, "ok"), "loop:heartbeat")
+                await self._retry(lambda: self.store.publish_stats(json.dumps(figures, ensure_ascii=False)), "loop:publish")
+            except StoreUnavailable:
+                return
+            except asyncio.CancelledError:
+                raise
+            except StoreError:
+                pass          # logged with its reason by _retry
+            except Exception:
+                self.log.exception("acd.stats_failed")
+            await asyncio.sleep(self.stats_interval_s)
+
+    async def stats(self) -> dict:
+        """Live figures per queue and per agent, plus this node's status (what `acd status` prints)."""
+        agents = await self.store.agents()
+        self._agents_seen = {a.id: a for a in agents}
+        figures = await collect_stats(self.store, self.config, self.clock(), agents)
+        figures["node"] = self.status
+        return figures
+
+
+async def collect_stats(store: Store, config: AcdConfig, now: float, agents: list[Agent] | None = None) -> dict:
+    """The figures from the store alone, so the CLI and every node agree."""
+    from acd.store import enqueued_from_score
+
+    if agents is None:
+        agents = await store.agents()
+    waiting = await store.waiting()
+    queue_ids = list(config.queues)
+    for q in await store.queues_seen():
+        if q not in queue_ids:
+            queue_ids.append(q)
+    rows = []
+    for q in queue_ids:
+        since = [enqueued_from_score(score, now) for _, score in waiting.get(q, [])]
+        outcomes = await store.outcomes(q, now - stats_mod.DAY_S)
+        rows.append(stats_mod.queue_stats(q, outcomes, since, agents, now, config.service_level_s))
+    total = stats_mod.total(rows, config.service_level_s)
+    total.agents = {s.value: 0 for s in AgentState}
+    for a in agents:
+        total.agents[a.state] = total.agents.get(a.state, 0) + 1
+    return {
+        "at": now,
+        "service_level_s": config.service_level_s,
+        "queues": [r.to_dict() for r in rows],
+        "total": total.to_dict(),
+        "agents": [a.to_dict() for a in stats_mod.agent_stats(agents)],
+    }
