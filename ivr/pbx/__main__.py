@@ -4,6 +4,12 @@ The first line on stdout is JSON with the listening host and port, so a parent
 process (a benchmark, the demo) can start it with ``--port 0`` and read where it
 went.  With ``--load-calls`` it also generates callers itself, which keeps the
 load generator's CPU out of the engine's process.
+
+``--records FILE`` appends each call's record as the call ends, so a PBX killed
+with SIGKILL still leaves every finished call; on SIGTERM/SIGINT the calls still
+up are hung up (``hangup_by: pbx``) and appended too.  ``--test-actions`` enables
+the ``PbxTest`` AMI action (drop the AMI, slow it down, place a caller, stats; see
+:mod:`ivr.pbx.faults`), for a chaos benchmark in another process.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import pathlib
 import signal
 import sys
 
@@ -66,16 +73,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience-mean", type=positive, help="mean patience on hold (s); default endless")
     p.add_argument("--load-after-login", action="store_true", help="start callers once an AMI client has logged in")
     p.add_argument("--exit-when-done", action="store_true", help="exit when every generated call has ended")
-    p.add_argument("--records", help="write the call records here (JSON lines) on exit")
+    p.add_argument("--records", help="append each call's record here (JSON lines) as it ends")
+    p.add_argument("--sounds-dir", help="installed sounds (DIR/<lang>/NAME.<ext>, as Asterisk looks)")
+    p.add_argument("--prompts", help="JSON of installed sounds: {name: seconds} or ivr prompts' lengths.json")
+    p.add_argument("--raw-caller-id", action="store_true",
+                   help="let CR/LF in callers' ids reach the wire (an Asterisk that does not clean them)")
+    p.add_argument("--test-actions", action="store_true", help="enable the PbxTest AMI action (fault injection)")
+    p.add_argument("--uniqueid-start", type=int, default=0,
+                   help="first Uniqueid counter value (give a restarted PBX a higher one)")
     p.add_argument("--log-level", default="warning")
     return p
+
+
+def read_prompts(path: str) -> dict[str, float]:
+    """``{name: seconds}``, or ``ivr prompts``' ``lengths.json`` (``{"sounds": {name: {"seconds": s}}}``)."""
+    try:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}:{getattr(exc, 'lineno', 1)}:{getattr(exc, 'colno', 1)}: not JSON ({exc.msg})") from None
+    table = data.get("sounds", data) if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}:1:1: expected an object of sound name -> seconds")
+    out = {}
+    for name, value in table.items():
+        secs = value.get("seconds") if isinstance(value, dict) else value
+        if not isinstance(secs, (int, float)) or isinstance(secs, bool) or secs < 0:
+            raise ConfigError(f"{path}: sound {name!r}: {secs!r} is not a number of seconds")
+        out[str(name)] = float(secs)
+    return out
+
+
+class RecordFile:
+    """Appends each record as its call ends; one JSON line each, flushed at once."""
+
+    def __init__(self, path: str):
+        try:
+            self.fh = open(path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write the records ({exc.strerror})") from None
+        self.written = 0
+
+    def __call__(self, rec) -> None:
+        self.fh.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
+        self.fh.flush()
+        self.written += 1
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 async def serve(args) -> int:
     config = PbxConfig.load(args.config, host=args.host, port=args.port, speed=args.speed, seed=args.seed)
     if args.secret:
         config.secret = args.secret
+    if args.sounds_dir:
+        config.sounds_dir = pathlib.Path(args.sounds_dir)
+    if args.prompts:
+        config.prompts.update(read_prompts(args.prompts))
+    config.raw_caller_id = config.raw_caller_id or args.raw_caller_id
+    config.test_actions = config.test_actions or args.test_actions
+    if args.uniqueid_start:
+        config.uniqueid_start = args.uniqueid_start
+    records = RecordFile(args.records) if args.records else None
     pbx = Pbx(config, agents=dict(args.agent))
+    if records is not None:
+        pbx.record_sinks.append(records)
     if args.talk_mean:
         pbx.default_talk_s = exponential(args.talk_mean)
     if args.talk_s:
@@ -97,11 +161,13 @@ async def serve(args) -> int:
     if load is not None:
         load.cancel()
     cpu = pbx.cpu_seconds()
-    await pbx.stop()
-    if args.records:
-        with open(args.records, "w", encoding="utf-8") as fh:
-            for rec in pbx.records:
-                fh.write(json.dumps(rec.as_dict(), ensure_ascii=False) + "\n")
+    await pbx.stop()            # hangs up the calls still up: their records end here
+    if records is not None:
+        for rec in pbx.records:
+            if rec.end is None:     # a channel that would not go (should not happen): say so
+                rec.hangup_by = rec.hangup_by or "pbx"
+                records(rec)
+        records.close()
     print(json.dumps({"calls": len(pbx.records), "cpu_s": round(cpu, 3)}), file=sys.stderr, flush=True)
     return 0
 

@@ -40,7 +40,7 @@ class Channel:
         "gone", "redirect", "hangupcause", "agi_queue", "in_agi", "task", "bridge",
         "_wait", "_accept", "_timer", "run", "dnid", "moh", "device", "created",
         "answered_at", "agent", "hangup_by", "agi_store", "on_answer", "app_timer", "owner",
-        "record",
+        "record", "app", "appdata",
     )
 
     def __init__(self, pbx, name: str, uniqueid: str, linkedid: str, *, context: str, exten: str,
@@ -84,6 +84,8 @@ class Channel:
         self.app_timer = None    # the ;1 leg's Wait(N)
         self.owner = None        # for an agent leg: the channel whose Dial created it
         self.record = None       # the CallRecord this channel belongs to
+        self.app = ""            # the application running now (CoreShowChannels, Status)
+        self.appdata = ""
 
     def __repr__(self) -> str:
         return f"<Channel {self.name} state={self.state}{' gone' if self.gone else ''}>"

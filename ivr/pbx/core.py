@@ -11,7 +11,6 @@ import asyncio
 import random
 import time
 import uuid
-from dataclasses import dataclass
 
 from ivr import log
 from ivr.ami.protocol import encode
@@ -19,51 +18,12 @@ from ivr.ami.protocol import encode
 from . import events as ev
 from .channels import DIGIT, Bridge, Channel, Target
 from .config import ConfigError, PbxConfig
+from .faults import AmiFaults
+from .originate import CallHandle, originate, parse_callerid, place_call, split_local  # noqa: F401 (re-exported)
 from .records import CallRecord
-from .scripts import AgentBehaviour, CallerRun, CallerScript
+from .scripts import AgentBehaviour, CallerScript
 
 _log = log.get(__name__)
-
-
-def parse_callerid(text: str | None) -> tuple[str, str]:
-    """``张三 <043188886666>`` -> (number, name); a bare number is a number."""
-    if not text:
-        return "", ""
-    text = text.strip()
-    if "<" in text and text.endswith(">"):
-        name, _, num = text[:-1].rpartition("<")
-        return num.strip(), name.strip().strip('"')
-    return text, ""
-
-
-def split_local(spec: str) -> tuple[str, str] | None:
-    """``Local/12345@hotline-in[/n]`` -> ("12345", "hotline-in")."""
-    if not spec.startswith("Local/") or "@" not in spec:
-        return None
-    body = spec[6:]
-    exten, _, ctx = body.partition("@")
-    ctx = ctx.split("/", 1)[0]
-    if not exten or not ctx:
-        return None
-    return exten, ctx
-
-
-@dataclass(slots=True)
-class CallHandle:
-    """What :meth:`Pbx.place_call` gives back: the call's record and its end."""
-
-    record: CallRecord
-    caller: Channel
-    ended: asyncio.Future
-
-    async def wait(self, timeout: float | None = None) -> CallRecord:
-        await asyncio.wait_for(asyncio.shield(self.ended), timeout)
-        return self.record
-
-    def hang_up(self) -> None:
-        """The caller hangs up now."""
-        if self.caller is not None and not self.caller.gone:
-            self.caller.pbx.hangup(self.caller, cause=16, by="caller")
 
 
 class Pbx:
@@ -77,7 +37,7 @@ class Pbx:
         self.sessions: set = set()
         self.records: list[CallRecord] = []
         self.agents: dict[str, AgentBehaviour] = dict(agents or {})
-        self._uid = 0
+        self._uid = int(self.config.uniqueid_start)
         self._chan_seq = 0
         self._wanted = 0
         self._server: asyncio.base_events.Server | None = None
@@ -89,6 +49,13 @@ class Pbx:
         #: Ring and talk time of agents found through the dialplan rather than the table.
         self.default_answer_after_s = 0.0
         self.default_talk_s = None
+        #: Global dialplan variables (AMI Setvar without a channel, Set(GLOBAL(X)=...)).
+        self.globals: dict[str, str] = {}
+        #: Called with each CallRecord when its call ends (``python -m ivr.pbx --records``).
+        self.record_sinks: list = []
+        self.faults = AmiFaults(self)
+        self._sounds = self.config.sounds()
+        self.encode = ev.encode_raw_caller_id if self.config.raw_caller_id else encode
 
     # -- life cycle --------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
@@ -108,6 +75,7 @@ class Pbx:
         return self.address
 
     async def stop(self) -> None:
+        self.faults.cancel()
         await self._drop_everything()
         if self._server is not None:
             self._server.close()
@@ -159,6 +127,26 @@ class Pbx:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def drop_ami(self, down_s: float, mode: str = "refuse") -> asyncio.Task:
+        """Cut every AMI session now and keep the AMI unreachable for ``down_s`` wall
+        seconds while calls go on; see :meth:`ivr.pbx.faults.AmiFaults.drop`.  The task
+        returned ends when the AMI answers again (awaiting it is optional)."""
+        return self.faults.drop(down_s, mode)
+
+    # -- sounds and variables ----------------------------------------------------------------
+    def sound_seconds(self, name: str, language: str) -> float | None:
+        """Seconds ``name`` plays, None when it is installed nowhere (``prompts:``, ``sounds_dir``)."""
+        cat = self._sounds
+        if cat.table is not self.config.prompts or cat.folder != self.config.sounds_dir:
+            cat = self._sounds = self.config.sounds()
+        return cat.seconds(name, language)
+
+    def set_global(self, name: str, value: str) -> None:
+        self.globals[name] = value
+        if self._wanted & ev.DIALPLAN:
+            self.emit(ev.DIALPLAN, "VarSet", [("Channel", "none"), ("Uniqueid", "none"),
+                                             ("Variable", name), ("Value", value)])
+
     @staticmethod
     def cpu_seconds() -> float:
         """CPU time of this process (run the PBX alone with ``python -m ivr.pbx`` to
@@ -187,7 +175,7 @@ class Pbx:
             if data is None:
                 msg = [("Event", name), ("Privilege", ev.PRIVILEGE[category]), ("SystemName", self.config.system_name)]
                 msg += headers
-                data = encode(msg)
+                data = self.encode(msg)
             if s.filters:
                 if text is None:
                     text = data.decode("utf-8")
@@ -225,12 +213,13 @@ class Pbx:
     def new_bridge(self) -> Bridge:
         return Bridge(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)))
 
-    def local_pair(self, exten: str, context: str, linkedid: str | None = None) -> tuple[Channel, Channel]:
+    def local_pair(self, exten: str, context: str, linkedid: str | None = None,
+                   uniqueids: tuple[str | None, str | None] = (None, None)) -> tuple[Channel, Channel]:
         seq = f"{self._chan_seq:08x}"
         self._chan_seq += 1
         base = f"Local/{exten}@{context}-{seq}"
-        u1 = self.new_uniqueid()
-        u2 = self.new_uniqueid()
+        u1 = uniqueids[0] or self.new_uniqueid()
+        u2 = uniqueids[1] or self.new_uniqueid()
         link = linkedid or u1
         one = Channel(self, base + ";1", u1, link, context=context, exten=exten, state=0)
         two = Channel(self, base + ";2", u2, link, context=context, exten=exten, state=4)
@@ -271,6 +260,7 @@ class Pbx:
                       + [("Context", context), ("Exten", exten), ("LocalOptimization", "Yes")])
 
     def newexten(self, ch: Channel, app: str, data: str, extension: str | None = None) -> None:
+        ch.app, ch.appdata = app, data
         if self._wanted & ev.DIALPLAN:
             self.chan_event(ev.DIALPLAN, "Newexten", ch, [
                 ("Extension", ch.exten if extension is None else extension),
@@ -339,7 +329,8 @@ class Pbx:
         cause = ch.hangupcause
         peer = ch.peer
         if peer is not None and not peer.gone and peer.task is None:
-            self.varset(peer, "CHANLOCALSTATUS", ch.vars.get("DIALSTATUS") or "ANSWER")
+            if "DIALSTATUS" in ch.vars:     # core_local: the ;2 leg's DIALSTATUS, when it dialled
+                self.varset(peer, "CHANLOCALSTATUS", ch.vars["DIALSTATUS"])
             self.chan_event(ev.CALL, "HangupRequest", peer, [("Cause", cause)])
             self.destroy(peer, cause)
         elif peer is not None and not peer.gone:
@@ -358,8 +349,16 @@ class Pbx:
             handle = self._handles.pop(rec.call_id, None)
             if handle is not None and not handle.ended.done():
                 handle.ended.set_result(rec)
+            self._record_ended(rec)
             log.get(__name__, call_id=rec.call_id).debug(
                 "pbx.call_end", hangup_by=rec.hangup_by, cause=cause, dials=[d.status for d in rec.dials])
+
+    def _record_ended(self, rec: CallRecord) -> None:
+        for sink in self.record_sinks:
+            try:
+                sink(rec)
+            except Exception:   # a broken sink must not end the call's clean-up
+                _log.exception("pbx.record_sink_failed", call_id=rec.call_id)
 
     # -- answer ------------------------------------------------------------------------
     def answer(self, ch: Channel) -> None:
@@ -373,7 +372,9 @@ class Pbx:
             self.newstate(peer, 6)
             self.device_state(peer.device, "INUSE")
         now = time.time()
-        ch.answered_at = now
+        for leg in (ch, peer):      # ast_channel_answertime: what ANSWEREDTIME counts from
+            if leg is not None and leg.answered_at is None:
+                leg.answered_at = now
         if ch.record is not None and ch.record.answered is None:
             ch.record.answered = now
         cb = (peer.on_answer if peer is not None else None) or ch.on_answer
@@ -425,139 +426,14 @@ class Pbx:
             rec.digits += digit
         target.signal(DIGIT, digit)
 
-    # -- originate -----------------------------------------------------------------------
-    async def originate(self, spec: str, *, app: str | None = None, data: str = "",
-                        context: str | None = None, exten: str | None = None, priority: int = 1,
-                        callerid: str | None = None, timeout_s: float = 30.0,
-                        action_id: str | None = None, async_: bool = True, notify=None,
-                        script: CallerScript | None = None, variables: dict | None = None):
-        """Originate ``Local/EXTEN@CONTEXT``; returns (ok, ;1 channel or None).
+    # -- originate (ivr/pbx/originate.py) ---------------------------------------------
+    async def originate(self, spec: str, **kwargs):
+        """Originate ``Local/EXTEN@CONTEXT``; see :func:`ivr.pbx.originate.originate`."""
+        return await originate(self, spec, **kwargs)
 
-        ``notify(headers)`` receives the OriginateResponse of an async originate.
-        """
-        local = split_local(spec)
-        if local is None:
-            self._originate_response(notify, action_id, False, spec, app, data, None, 0)
-            return False, None
-        lexten, lctx = local
-        num, name = parse_callerid(callerid)
-        one, two = self.local_pair(lexten, lctx)
-        self.calls_processed += 1
-        if script is not None:
-            one.language = two.language = script.language
-            two.dnid = script.did
-        self.newexten(one, "AppDial2", "(Outgoing Line)")
-        if num or name:
-            for ch in (one, two):
-                self.set_callerid(ch, num, name, num, name, connected_first=ch is two)
-        for key, value in (variables or {}).items():
-            self.varset(two, key, value)
-        ctx = self.config.dialplan.get(lctx)
-        if ctx is None or ctx.find(lexten) is None:
-            self.destroy(two, 0)
-            self.destroy(one, 0)
-            self.device_state(one.device, "INVALID")
-            self._originate_response(notify, action_id, False, spec, app, data, None, 0)
-            self.device_state(one.device, "INVALID")
-            return False, None
-        rec = CallRecord(call_id=two.uniqueid, channel=two.name, caller_channel=one.name, caller=num,
-                         caller_name=name, dialled=script.did if script else lexten, start=time.time())
-        one.record = two.record = rec
-        self.records.append(rec)
-        self.local_bridge_event(one, two, lctx, lexten)
-        if self._wanted & ev.CALL:
-            self.emit(ev.CALL, "DialBegin", ev.channel_block(one, "Dest") + [("DialString", f"{lexten}@{lctx}")])
-        loop = asyncio.get_running_loop()
-        answered = loop.create_future()
-
-        def on_answer(ok: bool) -> None:
-            if not answered.done():
-                answered.set_result(ok)
-
-        one.on_answer = on_answer
-        if script is not None:
-            two.run = CallerRun(self, script, one, rec)
-        from .dialplan import run_dialplan
-        two.task = self.spawn(run_dialplan(self, two, lctx, lexten, 1))
-
-        async def settle() -> bool:
-            try:
-                ok = await asyncio.wait_for(answered, timeout_s / self.speed)
-            except asyncio.TimeoutError:
-                ok = False
-            if ok and not one.gone:
-                if self._wanted & ev.CALL:
-                    self.emit(ev.CALL, "DialEnd", ev.channel_block(one, "Dest") + [("DialStatus", "ANSWER")])
-                self._originate_response(notify, action_id, True, one.name, app, data, one, 4)
-                self._start_caller_app(one, app, data, context, exten, priority)
-                return True
-            one.on_answer = None
-            self._originate_response(notify, action_id, False, spec, app, data, None, 1 if one.gone else 3)
-            if not one.gone:
-                self.hangup(one, cause=19, by="pbx")
-            return False
-
-        if async_:
-            self.spawn(settle())
-            return True, one
-        ok = await settle()
-        return ok, one
-
-    def _start_caller_app(self, one: Channel, app, data, context, exten, priority) -> None:
-        if app:
-            if app.lower() == "wait" and data.strip():
-                try:
-                    secs = float(data.split(",")[0])
-                except ValueError:
-                    secs = 0.0
-                if secs > 0:
-                    one.app_timer = self.later(secs, self.hangup, one, 16, "caller")
-        elif context and exten:
-            from .dialplan import run_dialplan
-            one.task = self.spawn(run_dialplan(self, one, context, exten, priority))
-
-    def _originate_response(self, notify, action_id, ok, channel, app, data, one, reason) -> None:
-        if notify is None:
-            return
-        headers = [("ActionID", action_id), ("Response", "Success" if ok else "Failure"),
-                   ("Channel", channel)]
-        if app:
-            headers += [("Application", app), ("Data", data)]
-        headers += [("Reason", reason), ("Uniqueid", one.uniqueid if one else "<unknown>"),
-                    ("CallerIDNum", (one.cid_num if one else "") or "<unknown>"),
-                    ("CallerIDName", (one.cid_name if one else "") or "<unknown>")]
-        notify(headers)
-
-    # -- scripted calls ------------------------------------------------------------------
     def place_call(self, script: CallerScript) -> CallHandle:
-        """Start a scripted caller; the handle's ``wait()`` returns the call's record.
-
-        The caller is originated into ``script.context``/``script.did`` at once (no
-        await needed), as an AMI ``Originate ... Async: true`` would be.
-        """
-        loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-        num, name = script.number, script.name
-        callerid = f"{name} <{num}>" if name else f"<{num}>"
-        coro = self.originate(f"Local/{script.did}@{script.context}", app="Wait", data="",
-                              callerid=callerid, timeout_s=3600, script=script, async_=True)
-        try:
-            coro.send(None)          # an async originate never suspends
-        except StopIteration as stop:
-            ok, one = stop.value
-        else:  # pragma: no cover - guarded by originate's structure
-            coro.close()
-            raise RuntimeError("originate suspended unexpectedly")
-        if one is None:
-            rec = CallRecord(call_id="", channel="", caller_channel="", caller=num, caller_name=name,
-                             dialled=script.did, start=time.time(), end=time.time(), failed=True)
-            self.records.append(rec)
-            ended.set_result(rec)
-            _log.info("pbx.call_failed", dialled=script.did, context=script.context)
-            return CallHandle(rec, None, ended)  # type: ignore[arg-type]
-        handle = CallHandle(one.record, one, ended)
-        self._handles[one.record.call_id] = handle
-        return handle
+        """Start a scripted caller; see :func:`ivr.pbx.originate.place_call`."""
+        return place_call(self, script)
 
     def agent_for(self, target: str) -> AgentBehaviour | None:
         """The behaviour of a dialled endpoint: the agents table, else the dialplan."""

@@ -6,6 +6,11 @@ says (the agents table first, else the dialplan context: ``agents`` answers,
 recorded Asterisk.  Dial's AGI result is what app_dial returns: 0 when the call
 never connected, -1 once a bridged call ends (either side hanging up) unless the
 ``g`` option asks to continue, and -1 whenever the caller is gone.
+
+After a bridged call ``ANSWEREDTIME`` is the *caller channel's* up time (since
+it was answered, IVR and queue included) and ``DIALEDTIME`` its age, as
+app_dial's ``end_bridge_callback`` sets them (``ast_channel_get_up_time_ms``,
+``ast_channel_get_duration_ms``), in PBX seconds; they are not the talk time.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from __future__ import annotations
 import time
 
 from . import events as ev
-from .agi import Outcome
+from .playing import Outcome
 from .channels import DIAL, Channel, Gone, Redirected
-from .core import split_local
+from .originate import split_local
 from .records import DialRecord
 from .scripts import draw
 
@@ -57,7 +62,6 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
     if local is not None:
         exten, ctx = local
         dest, far = pbx.local_pair(exten, ctx, linkedid=ch.linkedid)
-        dest.exten = ch.exten
         far.exten = exten
         peer_number = f"{exten}@{ctx}"
     else:
@@ -71,6 +75,8 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
         leg.record = ch.record
         leg.language = ch.language
     pbx.varset(dest, "DIALEDPEERNUMBER", peer_number)
+    if far is not None:
+        dest.exten = ch.exten       # as recorded: the dialling side's extension from here on
     pbx.newexten(dest, "AppDial", "(Outgoing Line)", extension=ch.exten)
     pbx.set_callerid(dest, ch.exten, ch.cid_name, ch.cid_num, ch.cid_name)
     if far is not None:
@@ -159,7 +165,9 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
         if far is not None:
             pbx.newexten(far, "Answer", "")
 
-    # Answered: bridge the two.
+    # Answered: bridge the two (app_dial answers the caller first if it was not yet).
+    if ch.state != 6:
+        pbx.answer(ch)
     if far is not None:
         pbx.newstate(far, 6)
     pbx.newstate(dest, 6)
@@ -194,8 +202,8 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
     talk = draw(behaviour.talk_s, pbx.rng)
     talk_timer = None
     if talk is not None:
-        if behaviour.ends == "agent":
-            talk_timer = pbx.later(talk, pbx.hangup, dest, 16, "")
+        if behaviour.ends == "agent":      # the agent's phone hangs up: the far end of the pair
+            talk_timer = pbx.later(talk, pbx.hangup, far if far is not None else dest, 16, "")
         else:
             caller_leg = ch.peer if ch.peer is not None else ch
             talk_timer = pbx.later(talk, pbx.hangup, caller_leg, 16, "caller")
@@ -208,10 +216,12 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
 
     def times() -> None:
         now = time.time()
-        pbx.varset(ch, "ANSWEREDTIME", str(int(now - answered)))
-        pbx.varset(ch, "ANSWEREDTIME_MS", str(int((now - answered) * 1000)))
-        pbx.varset(ch, "DIALEDTIME", str(int(now - started)))
-        pbx.varset(ch, "DIALEDTIME_MS", str(int((now - started) * 1000)))
+        up_ms = int((now - (ch.answered_at or answered)) * pbx.speed * 1000)
+        age_ms = int((now - (ch.created or started)) * pbx.speed * 1000)
+        pbx.varset(ch, "ANSWEREDTIME", str(up_ms // 1000))
+        pbx.varset(ch, "ANSWEREDTIME_MS", str(up_ms))
+        pbx.varset(ch, "DIALEDTIME", str(age_ms // 1000))
+        pbx.varset(ch, "DIALEDTIME_MS", str(age_ms))
         pbx.varset(ch, "DIALSTATUS", "ANSWER")
         drec.end = now
 
@@ -226,12 +236,18 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
             got = await ch.wait(None, (DIAL,))
             if got is not None and got[1][0] == "hangup":
                 break
-        # The agent's side hung up.
-        drec.hangup_by = dest.hangup_by or "agent"
+        # The agent's side hung up: its phone (the far leg of a Local pair: chan_local asks
+        # the near leg to hang up) or the near leg itself (an AMI Hangup of ;1: then the
+        # far leg is asked), as recorded.
+        leg = got[1][1]
+        phone = far is not None and leg is far
+        drec.hangup_by = leg.hangup_by or "agent"
+        if phone:
+            pbx.chan_event(ev.CALL, "HangupRequest", dest, [("Cause", far.hangupcause or 16)])
         pbx.varset(dest, "BRIDGEPEER", "")
         pbx.varset(ch, "BRIDGEPEER", "")
         leave(dest)
-        if far is not None:
+        if far is not None and not phone:
             pbx.chan_event(ev.CALL, "HangupRequest", far, [("Cause", dest.hangupcause)])
         pbx.destroy(dest, dest.hangupcause)
         leave(ch)

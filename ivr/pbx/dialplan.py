@@ -1,15 +1,23 @@
-"""Running the dialplan model on a channel: NoOp, AGI(agi:async), Goto, Hangup, ...
+"""Running the dialplan model on a channel: NoOp, AGI(agi:async), Goto, GotoIf, Set, Playback, ...
 
-A Redirect lands here: whatever the channel was doing ends with
-:class:`Redirected` and the loop starts again at the new place, which is how a
-channel re-enters ``AGI(agi:async)`` and gets a fresh AsyncAGIStart.
+Every application's data is substituted first (``${VAR}``, ``$[...]``), as
+``pbx.c`` does.  ``AGI()`` ending with AGISTATUS SUCCESS (ASYNCAGI BREAK) or
+FAILURE (a command that failed with the caller still there) returns 0, so the
+dialplan goes on at the next priority; a hang-up ends it.  A Redirect lands
+here too: whatever the channel was doing ends with :class:`Redirected` and the
+loop starts again at the new place, which is how a channel re-enters
+``AGI(agi:async)`` and gets a fresh AsyncAGIStart.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from . import events as ev
 from .agi import run_agi
+from .apps import playback, set_variable
 from .channels import Channel, Gone, Redirected
+from .variables import check_condition, substitute
 
 
 async def run_dialplan(pbx, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
@@ -28,17 +36,51 @@ async def run_dialplan(pbx, ch: Channel, context: str, exten: str, priority: int
         pbx.finish(ch)
 
 
+def parse_goto(pbx, ch: Channel, text: str, context: str, exten: str, priority: int):
+    """``[[context,]exten,]priority`` as ``ast_parseable_goto`` reads it: the priority is
+    a number, ``+N``/``-N`` from the current one, or a label of the target extension.
+    None when the label is unknown (Asterisk then ends the call)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) >= 3:
+        context, exten, pri = parts[0] or context, parts[1] or exten, parts[2]
+    elif len(parts) == 2:
+        exten, pri = parts[0] or exten, parts[1]
+    else:
+        pri = parts[0]
+    if pri[:1] in "+-" and pri[1:].isdigit():
+        return context, exten, priority + int(pri)
+    if pri.isdigit():
+        return context, exten, int(pri)
+    ctx = pbx.config.dialplan.get(context)
+    ext = ctx.find(exten) if ctx is not None else None
+    found = ext.label(pri) if ext is not None and pri else None
+    return (context, exten, found) if found else None
+
+
+def gotoif_branch(data: str) -> tuple[bool, str]:
+    """``condition?iftrue[:iffalse]`` -> (condition, the branch to take, maybe empty)."""
+    condition, _, branches = data.partition("?")
+    iftrue, _, iffalse = branches.partition(":")
+    truth = check_condition(condition)
+    return truth, (iftrue if truth else iffalse).strip()
+
+
 async def _run(pbx, ch: Channel, context: str, exten: str, priority: int) -> None:
     plan = pbx.config.dialplan
     while True:
+        if ch.gone:                     # checked between priorities, as pbx.c does
+            raise Gone()
+        if ch.redirect is not None:
+            raise Redirected()
         ctx = plan.get(context)
         ext = ctx.find(exten) if ctx is not None else None
         if ext is None or not 1 <= priority <= len(ext.steps):
             return
         step = ext.steps[priority - 1]
         ch.context, ch.exten, ch.priority = context, exten, priority
-        pbx.newexten(ch, step.app, step.data)
-        app, data = step.app, step.data
+        app = step.app
+        data = substitute(ch, step.data, pbx.globals) if "$" in step.data else step.data
+        pbx.newexten(ch, app, data)
         if app == "NoOp":
             pass
         elif app == "AGI":
@@ -52,15 +94,21 @@ async def _run(pbx, ch: Channel, context: str, exten: str, priority: int) -> Non
             if ch.record is not None and not ch.record.hangup_by:
                 ch.record.hangup_by = "dialplan"
             return
-        elif app == "Goto":
-            parts = [p.strip() for p in data.split(",")]
-            if len(parts) == 1:
-                priority = int(parts[0]) if parts[0].isdigit() else 1
-            elif len(parts) == 2:
-                exten, priority = parts[0], int(parts[1] or 1)
-            else:
-                context, exten, priority = parts[0], parts[1], int(parts[2] or 1)
+        elif app in ("Goto", "GotoIf"):
+            target = data
+            if app == "GotoIf":
+                _, target = gotoif_branch(data)
+                if not target:
+                    priority += 1
+                    continue
+            place = parse_goto(pbx, ch, target, context, exten, priority)
+            if place is None:
+                return
+            context, exten, priority = place
+            await asyncio.sleep(0)      # a Goto loop must not starve the other channels
             continue
+        elif app == "Set":
+            set_variable(pbx, ch, data)
         elif app == "Answer":
             pbx.answer(ch)
         elif app == "Wait":
@@ -73,8 +121,7 @@ async def _run(pbx, ch: Channel, context: str, exten: str, priority: int) -> Non
             await ch.wait(_seconds(data) or None)
             return
         elif app == "Playback":
-            for name in data.split(",")[0].split("&"):
-                await ch.wait(pbx.config.prompt_seconds(name.strip()))
+            await playback(pbx, ch, data)
         elif app == "MusicOnHold":
             parts = data.split(",")
             ch.moh = True

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from ivr.ami.protocol import check_value
+
 # Class bits as in include/asterisk/manager.h.
 SYSTEM, CALL, LOG, VERBOSE, COMMAND, AGENT, USER, CONFIG = 1, 2, 4, 8, 16, 32, 64, 128
 DTMF, REPORTING, CDR, DIALPLAN, ORIGINATE, AGI, CC, AOC = 256, 512, 1024, 2048, 4096, 8192, 16384, 32768
@@ -122,3 +124,24 @@ def bridge_block(br) -> list[tuple[str, object]]:
         ("BridgeNumChannels", len(br.members)),
         ("BridgeVideoSourceMode", "none"),
     ]
+
+
+#: Headers that carry a caller id (with any prefix: Dest, LocalOne, Effective...).
+_CALLER_ID_HEADERS = ("CallerIDNum", "CallerIDName", "ConnectedLineNum", "ConnectedLineName")
+
+
+def encode_raw_caller_id(headers) -> bytes:
+    """``ivr.ami.protocol.encode`` for an Asterisk that does not clean caller ids: the
+    values of caller-id headers go out verbatim, CR/LF included, so a test can see
+    what such a PBX puts on the wire; every other header is still refused a CR/LF."""
+    lines: list[str] = []
+    for key, value in headers:
+        if value is None:
+            continue
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            s = v if isinstance(v, str) else str(v)
+            if not key.endswith(_CALLER_ID_HEADERS):
+                check_value(key, s)
+            lines.append(f"{key}: {s}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("utf-8")

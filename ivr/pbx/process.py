@@ -37,10 +37,29 @@ class PbxProcess:
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def freeze(self) -> None:
+        """SIGSTOP: a PBX that answers nothing and sends nothing, its sockets still open."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash: no clean-up; ``--records`` keeps only the calls that ended."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGCONT)      # a frozen process must be able to die
+            self.proc.kill()
+            await asyncio.wait_for(self.proc.communicate(), 20)
+
     async def stop(self) -> str:
         """Stop it; returns what it printed on stderr (its summary line last)."""
         if self.proc is None or self.proc.returncode is not None:
             return ""
+        self.proc.send_signal(signal.SIGCONT)
         self.proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(self.proc.communicate(), 20)
         return err.decode(errors="replace")

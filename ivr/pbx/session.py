@@ -15,18 +15,17 @@ from ivr.ami.protocol import Message, Oversized, Parser, encode
 
 from . import events as ev
 from .channels import Target
+from .lists import VERSION_LINE, ListActions  # noqa: F401 (VERSION_LINE re-exported)
 
 _log = log.get(__name__)
 
-VERSION_LINE = ("Asterisk UNKNOWN__and_probably_unsupported built by root @ vm on a x86_64 running Linux "
-                "on 2026-11-27 05:31:03 UTC")
 
 
 def _tv(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}+0000"
 
 
-class Session(asyncio.Protocol):
+class Session(ListActions, asyncio.Protocol):
     def __init__(self, pbx):
         self.pbx = pbx
         self.transport: asyncio.Transport | None = None
@@ -42,6 +41,7 @@ class Session(asyncio.Protocol):
         self.started = time.time()
         self.session_id = f"0x{id(self):x}"
         self.local = self.remote = ""
+        self._held: list[bytes] | None = None   # bytes that arrived during a blackhole
 
     # -- connection ---------------------------------------------------------------------
     @property
@@ -54,17 +54,33 @@ class Session(asyncio.Protocol):
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.remote = f"IPV4/TCP/{peer[0]}/{peer[1]}"
         self.local = f"IPV4/TCP/{sock[0]}/{sock[1]}"
+        if self.pbx.faults.hold(self):          # an AMI "blackhole": answer nothing yet
+            self._held = []
+            return
+        self.begin()
+
+    def begin(self) -> None:
+        """Start the session: banner, worker, and whatever arrived while it was held."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
         self.pbx.sessions.add(self)
-        transport.write(b"Asterisk Call Manager/13.0.0\r\n")
+        self.transport.write(b"Asterisk Call Manager/13.0.0\r\n")
         self.worker = asyncio.get_running_loop().create_task(self._work())
+        held, self._held = self._held, None
+        for data in held or ():
+            self.data_received(data)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        self.pbx.faults.release(self)
         self.pbx.sessions.discard(self)
         self.pbx._recompute_wanted()
         self.queue.put_nowait(None)
 
     def data_received(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
         for item in self.parser.feed(data):
             if isinstance(item, Message):
                 self.queue.put_nowait(item)
@@ -106,6 +122,11 @@ class Session(asyncio.Protocol):
             m = await self.queue.get()
             if m is None or self.closed:
                 return
+            delay = self.pbx.faults.response_delay()
+            if delay:                       # a saturated PBX: slow, not dead
+                await asyncio.sleep(delay)
+                if self.closed:
+                    return
             try:
                 await self.handle(m)
             except Exception:  # a bug must not kill the session silently
@@ -122,6 +143,10 @@ class Session(asyncio.Protocol):
             self.error(m, "Permission denied")
             return
         handler = getattr(self, "do_" + name, None)
+        if name == "pbxtest" and self.pbx.config.test_actions:
+            from .faults import test_action
+            await test_action(self, m)
+            return
         if handler is None:
             self.error(m, f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.")
             now = time.time()
@@ -221,7 +246,8 @@ class Session(asyncio.Protocol):
             self.pbx.emit(ev.CALL, "OriginateResponse", headers)
 
         kwargs = dict(app=app, data=m.get("Data") or "", context=context, exten=exten, priority=priority,
-                      callerid=m.get("CallerID"), timeout_s=timeout_s, action_id=aid, variables=variables)
+                      callerid=m.get("CallerID"), timeout_s=timeout_s, action_id=aid, variables=variables,
+                      uniqueids=(m.get("ChannelId") or None, m.get("OtherChannelId") or None))
         if is_async:
             # Asterisk answers first, then runs the originate in its own thread.
             self.ack(m, "Originate successfully queued")
@@ -308,107 +334,26 @@ class Session(asyncio.Protocol):
         ch.signal("agi")
 
     async def do_getvar(self, m: Message) -> None:
-        from .agi import substitute
+        from .variables import lookup
         var = m.get("Variable") or ""
         ch = self.pbx.find(m.get("Channel"))
         if m.get("Channel") and ch is None:
             self.error(m, "No such channel")
             return
-        value = substitute(ch, "${" + var + "}") if ch is not None else ""
-        self.reply(m, "Success", ("Variable", var), ("Value", value))
+        self.reply(m, "Success", ("Variable", var), ("Value", lookup(ch, var, self.pbx.globals)))
 
     async def do_setvar(self, m: Message) -> None:
-        ch = self.pbx.find(m.get("Channel"))
-        if ch is None:
-            self.error(m, "No such channel")
+        name = m.get("Variable") or ""
+        if not name:
+            self.error(m, "No variable specified")
             return
-        self.pbx.varset(ch, m.get("Variable") or "", m.get("Value") or "")
-        self.ack(m, "Variable Set")
-
-    # -- lists and commands -------------------------------------------------------------
-    def _list(self, m: Message, items: list[list], start_msg: str, complete: str, extra=()) -> None:
-        self.reply(m, "Success", ("EventList", "start"), ("Message", start_msg))
-        aid = m.action_id
-        for headers in items:
-            self.write(encode(headers[:1] + ([("ActionID", aid)] if aid is not None else []) + headers[1:]))
-        tail = [("Event", complete)]
-        if aid is not None:
-            tail.append(("ActionID", aid))
-        tail += [("EventList", "Complete"), ("ListItems", len(items)), *extra]
-        self.write(encode(tail))
-
-    def _apps(self, ch) -> tuple[str, str]:
-        if ch.in_agi:
-            return "AGI", "agi:async"
-        if ch.bridge is not None:
-            return "Dial", ""
-        if ch.name.endswith(";1") and ch.peer is not None and ch.owner is None:
-            return "Wait", ""
-        return "AppDial", "(Outgoing Line)"
-
-    async def do_coreshowchannels(self, m: Message) -> None:
-        now = time.time()
-        items = []
-        for ch in list(self.pbx.channels.values()):
-            app, data = self._apps(ch)
-            secs = int(now - ch.created)
-            items.append([("Event", "CoreShowChannel")] + ev.channel_block(ch) + [
-                ("BridgeId", ch.bridge.uniqueid if ch.bridge else ""), ("Application", app),
-                ("ApplicationData", data),
-                ("Duration", f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")])
-        self._list(m, items, "Channels will follow", "CoreShowChannelsComplete")
-
-    async def do_status(self, m: Message) -> None:
-        want = m.get("Channel")
-        chans = list(self.pbx.channels.values())
-        if want:
-            chans = [c for c in chans if c.name == want]
-            if not chans:
+        if m.get("Channel"):
+            ch = self.pbx.find(m.get("Channel"))
+            if ch is None:
                 self.error(m, "No such channel")
                 return
-        now = time.time()
-        items = []
-        for ch in chans:
-            app, data = self._apps(ch)
-            items.append([("Event", "Status"), ("Privilege", "Call")] + ev.channel_block(ch) + [
-                ("Type", ch.name.split("/")[0]), ("DNID", "" if ch.dnid == "unknown" else ch.dnid),
-                ("EffectiveConnectedLineNum", ch.conn_num or "<unknown>"),
-                ("EffectiveConnectedLineName", ch.conn_name or "<unknown>"),
-                ("TimeToHangup", 0), ("BridgeID", ch.bridge.uniqueid if ch.bridge else ""),
-                ("Application", app), ("Data", data), ("Nativeformats", "(slin)"),
-                ("Readformat", "slin"), ("Readtrans", ""), ("Writeformat", "slin"), ("Writetrans", ""),
-                ("Callgroup", 0), ("Pickupgroup", 0), ("Seconds", int(now - ch.created))])
-        self._list(m, items, "Channel status will follow", "StatusComplete", extra=[("Items", len(items))])
-
-    async def do_command(self, m: Message) -> None:
-        cmd = " ".join((m.get("Command") or "").split()).lower()
-        if cmd == "core show version":
-            lines = [VERSION_LINE]
-        elif cmd in ("core show channels", "core show channels concise"):
-            lines = self._show_channels(concise=cmd.endswith("concise"))
-        elif cmd == "core show uptime":
-            up = int(time.time() - self.pbx.boot)
-            lines = [f"System uptime: {up} seconds", f"Last reload: {up} seconds"]
-        else:
-            self.reply(m, "Error", ("Message", "Command output follows"),
-                       ("Output", f"No such command '{m.get('Command')}' (type 'core show help {m.get('Command')}' for other possible commands)"))
+            self.ack(m, "Variable Set")
+            self.pbx.varset(ch, name, m.get("Value") or "")
             return
-        self.reply(m, "Success", ("Message", "Command output follows"), ("Output", lines))
-
-    def _show_channels(self, concise: bool) -> list[str]:
-        chans = list(self.pbx.channels.values())
-        if concise:
-            return [f"{c.name}!{c.context}!{c.exten}!{c.priority}!{ev.STATE_DESC.get(c.state)}!"
-                    f"{self._apps(c)[0]}!{self._apps(c)[1]}!{c.cid_num}!!!3!{int(time.time() - c.created)}!!{c.uniqueid}"
-                    for c in chans]
-        lines = [f"{'Channel':<20.20} {'Location':<20.20} {'State':<7.7} {'Application(Data)':<30.30}"]
-        for c in chans:
-            app, data = self._apps(c)
-            loc = f"{c.exten}@{c.context}:{c.priority}"
-            lines.append(f"{c.name:<20.20} {loc:<20.20} {ev.STATE_DESC.get(c.state, ''):<7.7} {app + '(' + data + ')':<30.30}")
-        n = len(chans)
-        calls = len({c.linkedid for c in chans})
-        lines.append(f"{n} active channel{'s' if n != 1 else ''}")
-        lines.append(f"{calls} active call{'s' if calls != 1 else ''}")
-        lines.append(f"{self.pbx.calls_processed} call{'s' if self.pbx.calls_processed != 1 else ''} processed")
-        return lines
+        self.ack(m, "Variable Set")            # no channel: a global variable, as recorded
+        self.pbx.set_global(name, m.get("Value") or "")

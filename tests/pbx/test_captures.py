@@ -12,6 +12,7 @@ Asterisk draws at random are not compared.
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import re
 from collections import Counter
 from urllib.parse import unquote
@@ -134,9 +135,12 @@ def diff(expected, actual) -> str:
     return "\n".join(lines)
 
 
+RECORDED = pathlib.Path(__file__).with_name("recorded_pbx.yaml")
+
+
 @pytest.fixture
 async def fresh_pbx():
-    p = Pbx(PbxConfig.load(secret=SECRET, speed=SPEED, seed=3))
+    p = Pbx(PbxConfig.load(RECORDED, secret=SECRET, speed=SPEED, seed=3))
     await p.start()
     yield p
     await p.stop()
