@@ -130,6 +130,8 @@ async def serve(args) -> int:
         config.secret = args.secret
     if args.sounds_dir:
         config.sounds_dir = pathlib.Path(args.sounds_dir)
+        if not config.sounds_dir.is_dir():
+            raise ConfigError(f"--sounds-dir {args.sounds_dir}: not a directory")
     if args.prompts:
         config.prompts.update(read_prompts(args.prompts))
     config.raw_caller_id = config.raw_caller_id or args.raw_caller_id

@@ -264,6 +264,8 @@ class PbxConfig:
             sounds_dir = pathlib.Path(str(sounds_dir))
             if not sounds_dir.is_absolute() and where != "config":
                 sounds_dir = pathlib.Path(where).resolve().parent / sounds_dir
+            if not sounds_dir.is_dir():     # every sound would be missing: surely a mistake
+                raise ConfigError(f"{where}: sounds_dir {sounds_dir} is not a directory")
         flags = {}
         for key in ("raw_caller_id", "test_actions"):
             value = raw.get(key, False)

@@ -78,7 +78,11 @@ class AmiFaults:
         await asyncio.sleep(down_s)
         pbx = self.pbx
         if pbx._server is None:
-            await pbx.start()
+            try:
+                await pbx.start()
+            except Exception as exc:     # e.g. the port was taken meanwhile: say so, loudly
+                _log.error("pbx.ami_reopen_failed", error=str(exc))
+                raise
         held, self.held = self.held, []
         self.mode = ""
         for session in held:
