@@ -87,7 +87,8 @@ async def _open_store(args, cfg):
     host, port = _address(args, cfg)
     try:
         return await RedisStore.connect(host, port, prefix=args.prefix or cfg.redis.prefix,
-                                        password=cfg.redis.password(), db=cfg.redis.db, poolsize=1)
+                                        password=cfg.redis.password(), db=cfg.redis.db, poolsize=1,
+                                        slow_call_s=cfg.redis.slow_call_s, call_timeout_s=cfg.redis.call_timeout_s)
     except RedisUnreachable as exc:
         raise UserError(str(exc)) from None
 
@@ -129,60 +130,68 @@ def print_status(figures: dict, out=None) -> None:
 
 
 async def _run(args, cfg) -> int:
-    from acd.model import AcdError
-    from acd.service import collect_stats
+    from acd.model import StoreError
 
     store = await _open_store(args, cfg)
     try:
-        now = time.time()
-        if args.command == "status":
-            figures = await collect_stats(store, cfg, now)
-            figures["nodes"] = await store.nodes()
-            if args.json:
-                print(json.dumps(figures, ensure_ascii=False, indent=1))
-            else:
-                print_status(figures)
-            return 0
-        if args.command == "agent":
-            if args.action == "list":
-                agents = await store.agents()
-                rows = [a.to_dict() for a in agents]
-                if args.json:
-                    print(json.dumps(rows, ensure_ascii=False, indent=1))
-                else:
-                    for a in agents:
-                        extra = f" ({a.reason})" if a.reason else ""
-                        print(f"{a.id:>8}  {a.state:<10}{extra:<14} {a.dial:<22} {','.join(a.queues)}")
-                return 0
-            if not args.agent_id:
-                raise UserError(f"agent {args.action}: which agent? e.g. acd agent {args.action} 1301", 2)
-            await store.sync_agents(cfg.agents, now)
-            try:
-                agent = await store.agent_action(args.agent_id, args.action, args.reason if args.action == "pause" else "", now)
-            except AcdError as exc:
-                raise UserError(str(exc)) from None
-            pending = f", then {agent.pending}" if agent.pending else ""
-            reason = f" ({agent.reason})" if agent.reason else ""
-            print(f"agent {agent.id}: {agent.state}{reason}{pending}")
-            return 0
-        if args.command == "export":
-            from acd.records import to_csv, to_jsonl
-
-            since = parse_when(args.since, "--since", now)
-            until = parse_when(args.until, "--until", now) if args.until else None
-            rows = await store.records(since, until)
-            text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
-            if args.out:
-                try:
-                    pathlib.Path(args.out).write_text(text, encoding="utf-8")
-                except OSError as exc:
-                    raise UserError(f"--out {args.out}: {exc.strerror}") from None
-                print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
-            else:
-                sys.stdout.write(text)
-            return 0
+        return await _command(args, cfg, store)
+    except StoreError as exc:       # Redis out of memory, read-only, stalled...: its own words, one line
+        raise UserError(str(exc)) from None
     finally:
         await store.close()
+
+
+async def _command(args, cfg, store) -> int:
+    from acd.model import AcdError
+    from acd.service import collect_stats
+
+    now = time.time()
+    if args.command == "status":
+        figures = await collect_stats(store, cfg, now)
+        figures["nodes"] = await store.nodes()
+        if args.json:
+            print(json.dumps(figures, ensure_ascii=False, indent=1))
+        else:
+            print_status(figures)
+        return 0
+    if args.command == "agent":
+        if args.action == "list":
+            agents = await store.agents()
+            rows = [a.to_dict() for a in agents]
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=1))
+            else:
+                for a in agents:
+                    extra = f" ({a.reason})" if a.reason else ""
+                    print(f"{a.id:>8}  {a.state:<10}{extra:<14} {a.dial:<22} {','.join(a.queues)}")
+            return 0
+        if not args.agent_id:
+            raise UserError(f"agent {args.action}: which agent? e.g. acd agent {args.action} 1301", 2)
+        await store.sync_agents(cfg.agents, now)
+        try:
+            agent = await store.agent_action(args.agent_id, args.action, args.reason if args.action == "pause" else "", now)
+        except AcdError as exc:
+            raise UserError(str(exc)) from None
+        pending = f", then {agent.pending}" if agent.pending else ""
+        reason = f" ({agent.reason})" if agent.reason else ""
+        print(f"agent {agent.id}: {agent.state}{reason}{pending}")
+        return 0
+    if args.command == "export":
+        from acd.records import to_csv, to_jsonl
+
+        since = parse_when(args.since, "--since", now)
+        until = parse_when(args.until, "--until", now) if args.until else None
+        rows = await store.records(since, until)
+        text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
+        if args.out:
+            try:
+                pathlib.Path(args.out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"--out {args.out}: {exc.strerror}") from None
+            print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
     return 2
 
 

@@ -121,3 +121,19 @@ def test_password_protected_redis(capsys, monkeypatch):
         assert "s3cret-pw" not in out + err
     finally:
         stop_redis(proc)
+
+
+def test_redis_out_of_memory_is_one_line_with_its_reason(capsys):
+    from acd_fixtures import free_port, start_redis, stop_redis
+    from test_acd_store_faults import out_of_memory
+
+    port = free_port()
+    proc = asyncio.run(start_redis(port))
+    try:
+        asyncio.run(out_of_memory(port, True))
+        code, _, err = run(capsys, "--redis", f"127.0.0.1:{port}", "--prefix", unique_prefix("cli-oom"),
+                           "agent", "login", "1001")
+        assert code == 1 and err.count("\n") == 1
+        assert err.startswith(f"acd: Redis at 127.0.0.1:{port}: SYNC_AGENTS: OOM command not allowed")
+    finally:
+        stop_redis(proc)
