@@ -16,15 +16,8 @@ import time
 
 from acd import phone
 from acd.model import ANSWERED, AcdError, CallKind, CallState, Offer, StoreError
+from acd.outbox import agent_key, call_key
 from ivr import log
-
-
-def _call_key(call_id: str) -> str:
-    return "call:" + call_id
-
-
-def _agent_key(agent_id: str) -> str:
-    return "agent:" + agent_id
 
 
 class Callbacks:
@@ -35,9 +28,9 @@ class Callbacks:
         or provisionally while the store is away).  No task for a number that cannot be rung back."""
         now = self.clock()
         local = self._local.get(call_id)
-        keys = (_call_key(call_id),)
+        keys = (call_key(call_id),)
         if local is not None and local.call.state == CallState.OFFERED and local.call.agent_id:
-            keys += (_agent_key(local.call.agent_id),)
+            keys += (agent_key(local.call.agent_id),)
 
         async def op():
             return await self.store.abandon(call_id, now, await self._callback_params(call_id))
@@ -90,7 +83,7 @@ class Callbacks:
                 number = self._callback_number(call_id, call.caller) if call is not None else ""
             return bool(number) and await self.store.request_callback(call_id, self.clock(), number)
 
-        fut = self._write("request_callback", (_call_key(call_id),), op,
+        fut = self._write("request_callback", (call_key(call_id),), op,
                           on_landed=lambda ok: self._forget(call_id) if ok else None)
         return await self._landed(fut, "request_callback", call_id, True)
 
@@ -142,7 +135,7 @@ class Callbacks:
             return await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses, party,
                                                 cb.retry_s, cb.max_attempts, reason)
 
-        keys = (_call_key(call_id), _agent_key(agent_id))
+        keys = (call_key(call_id), agent_key(agent_id))
         fut = self._write("callback_result", keys, op)
         provisional = ("connected" if status == ANSWERED else "requeued" if party == "agent"
                        else "failed" if party == "invalid" else "retry")

@@ -31,6 +31,16 @@ from acd.model import StoreUnavailable
 Attempt = Callable[[Callable[[], Awaitable[Any]], str], Awaitable[Any]]
 
 
+def call_key(call_id: str) -> str:
+    """The key that keeps a call's writes in order."""
+    return "call:" + call_id
+
+
+def agent_key(agent_id: str) -> str:
+    """The key that keeps an agent's writes in order."""
+    return "agent:" + agent_id
+
+
 @dataclass(eq=False)
 class Write:
     what: str                                  # the operation, for logs ("call_ended", ...)

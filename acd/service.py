@@ -30,7 +30,7 @@ from acd.model import (
     ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallRequest, CallState, EnqueueResult, Offer,
     StoreError,
 )
-from acd.outbox import Outbox
+from acd.outbox import Outbox, agent_key, call_key
 from acd.records import CallRecord
 from acd.store import Store
 from acd.store_access import StoreAccess
@@ -48,14 +48,6 @@ class _Local:
     """What this node knows of a caller it holds, to rebuild Redis if it comes back empty."""
 
     call: Call
-
-
-def _call_key(call_id: str) -> str:
-    return "call:" + call_id
-
-
-def _agent_key(agent_id: str) -> str:
-    return "agent:" + agent_id
 
 
 class Acd(StoreAccess, Callbacks, Loops):
@@ -100,7 +92,8 @@ class Acd(StoreAccess, Callbacks, Loops):
         self._hold_until = 0.0                  # no dispatching before (recovery window)
         self._maint_passes = 0
         self._store_down_since: float | None = None
-        self._down_reasons: set[str] = set()
+        self._down_reasons: set[str] = set()    # reasons logged during this outage
+        self._down_last = ""                      # the latest one
         self._recover_lock = asyncio.Lock()
         self._running = False
         self.outbox = Outbox(self._attempt, self.log, backoff_max_s=backoff_max_s)
@@ -229,7 +222,7 @@ class Acd(StoreAccess, Callbacks, Loops):
         cfg = self._queue(request.queue)
         call = Call.from_request(request, self.clock(), self.node_id)
         self._local[call.call_id] = _Local(call)
-        fut = self._write("enqueue", (_call_key(call.call_id),), lambda: self.store.enqueue(call))
+        fut = self._write("enqueue", (call_key(call.call_id),), lambda: self.store.enqueue(call))
         position = await asyncio.shield(fut)
         self._kick.set()
         ewt = await self._expected_wait(cfg, position)
@@ -270,7 +263,7 @@ class Acd(StoreAccess, Callbacks, Loops):
     async def get_call(self, call_id: str) -> Call | None:
         """The store's view of a call, after this node's own writes about it have landed.
         Blocks while the store is away."""
-        await self.outbox.settled(_call_key(call_id))
+        await self.outbox.settled(call_key(call_id))
         return await self._retry(lambda: self.store.get_call(call_id), "get_call")
 
     async def ring_result(self, call_id: str, agent_id: str, status: str) -> str:
@@ -292,7 +285,7 @@ class Acd(StoreAccess, Callbacks, Loops):
             cfg = await self._call_queue(call_id)
             return await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses)
 
-        fut = self._write("ring_result", (_call_key(call_id), _agent_key(agent_id)), op)
+        fut = self._write("ring_result", (call_key(call_id), agent_key(agent_id)), op)
         result = await self._landed(fut, "ring_result", call_id, "connected" if status == ANSWERED else "requeued")
         self._seen_state(agent_id, AgentState.TALKING if result == "connected" else AgentState.AVAILABLE)
         self._kick.set()
@@ -317,7 +310,7 @@ class Acd(StoreAccess, Callbacks, Loops):
             cfg = await self._call_queue(call_id)
             return await self.store.call_ended(call_id, agent_id, float(talk_s), now, cfg.wrapup_s)
 
-        fut = self._write("call_ended", (_call_key(call_id), _agent_key(agent_id)), op,
+        fut = self._write("call_ended", (call_key(call_id), agent_key(agent_id)), op,
                           on_landed=lambda _: self._forget(call_id))
         ok = await self._landed(fut, "call_ended", call_id, True)
         self._seen_state(agent_id, AgentState.WRAPUP)
@@ -377,7 +370,7 @@ class Acd(StoreAccess, Callbacks, Loops):
 
     async def _agent_action(self, agent_id: str, action: str, reason: str = "") -> Agent:
         """Blocks while the store is away (an operator's request, not a caller's)."""
-        await self.outbox.settled(_agent_key(agent_id))
+        await self.outbox.settled(agent_key(agent_id))
         agent = await self._retry(lambda: self.store.agent_action(agent_id, action, reason, self.clock()), action)
         self._agents_seen[agent.id] = agent
         self.log.info("acd.agent", agent=agent_id, action=action, state=agent.state, reason=agent.reason, pending=agent.pending)
@@ -409,6 +402,6 @@ class Acd(StoreAccess, Callbacks, Loops):
             data["node"] = self.node_id
         keep = self.config.retention_days * 86400.0
         now = self.clock()
-        fut = self._write("record", (_call_key(str(data["call_id"])),),
+        fut = self._write("record", (call_key(str(data["call_id"])),),
                           lambda: self.store.put_record(data, now, keep))
         await self._landed(fut, "record", str(data["call_id"]), None)

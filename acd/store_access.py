@@ -52,6 +52,7 @@ class StoreAccess:
         first = self._store_down_since is None
         if first:
             self._store_down_since = self.clock()
+        self._down_last = exc.reason
         if exc.reason not in self._down_reasons and len(self._down_reasons) < 20:
             self._down_reasons.add(exc.reason)
             self.log.warning("acd.store_unreachable" if first else "acd.store_still_unavailable",
@@ -92,4 +93,4 @@ class StoreAccess:
         return provisional
 
     def _last_reason(self) -> str:
-        return next(iter(self._down_reasons), "") if self._down_reasons else ""
+        return self._down_last if self._store_down_since is not None else ""
