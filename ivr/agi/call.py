@@ -28,6 +28,8 @@ from ivr.ami.protocol import Message
 
 #: Assumed length of a prompt whose length nobody told us (PBX seconds).
 UNKNOWN_PROMPT_S = 30.0
+#: How often a command that may safely run twice is sent while its results keep getting lost.
+IDEMPOTENT_TRIES = 6
 
 
 class AgiCall(AgiChannel):
@@ -53,13 +55,7 @@ class AgiCall(AgiChannel):
                            detail=str(exc))
 
     async def answer(self) -> None:
-        for attempt in (1, 2):
-            try:
-                await self.run(cmd.answer(), expect_s=2.0)
-                break
-            except ResultLost:
-                if attempt == 2:
-                    raise
+        await self._again(cmd.answer(), expect_s=2.0)
         self.log.info("call.answered", caller=self.caller, dialled=self.dialled)
 
     async def play(self, prompts: Sequence[str], *, interrupt_on: str = "") -> str | None:
@@ -110,18 +106,21 @@ class AgiCall(AgiChannel):
         return _digit(result.result)
 
     async def set_var(self, name: str, value: str) -> None:
-        await self._twice(cmd.set_variable(name, value))
+        await self._again(cmd.set_variable(name, value))
 
     async def get_var(self, name: str) -> str | None:
-        result = await self._twice(cmd.get_full_variable(name))
+        result = await self._again(cmd.get_full_variable(name))
         return result.data if result.result == "1" else None
 
-    async def _twice(self, line: str):
-        """Commands that may run again safely: one more try when the first result was lost."""
-        try:
-            return await self.run(line)
-        except ResultLost:
-            return await self.run(line)
+    async def _again(self, line: str, *, expect_s: float = 0.0, tries: int = IDEMPOTENT_TRIES):
+        """Commands that may run again safely: sent again while their results keep getting lost."""
+        for attempt in range(1, tries + 1):
+            try:
+                return await self.run(line, expect_s=expect_s)
+            except ResultLost:
+                if attempt == tries:
+                    raise
+                self.log.info("call.command_again", command=line, attempt=attempt + 1)
 
     async def dial(self, target: str, *, timeout_s: float, options: str = "",
                    on_answer: Callable[[], Awaitable[None] | None] | None = None) -> DialResult:
