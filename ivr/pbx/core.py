@@ -25,6 +25,10 @@ from .scripts import AgentBehaviour, CallerScript
 
 _log = log.get(__name__)
 
+#: Dialplan functions that set a channel's caller id or connected line, and the field each sets.
+_CALLER_ID_FUNCTIONS = {"CALLERID(NUM)": "cid_num", "CALLERID(NAME)": "cid_name",
+                        "CONNECTEDLINE(NUM)": "conn_num", "CONNECTEDLINE(NAME)": "conn_name"}
+
 
 class Pbx:
     def __init__(self, config: PbxConfig | None = None, agents: dict[str, AgentBehaviour] | None = None):
@@ -191,6 +195,11 @@ class Pbx:
             self.emit(category, name, headers)
 
     def varset(self, ch: Channel, name: str, value: str) -> None:
+        field = _CALLER_ID_FUNCTIONS.get(name.upper())
+        if field is not None:   # CALLERID(name)=... changes the channel's caller id, as on Asterisk
+            setattr(ch, field, value)
+            self.chan_event(ev.CALL, "NewCallerid" if field.startswith("cid") else "NewConnectedLine", ch)
+            return
         ch.vars[name] = value
         if self._wanted & ev.DIALPLAN:
             self.chan_event(ev.DIALPLAN, "VarSet", ch, [("Variable", name), ("Value", value)])

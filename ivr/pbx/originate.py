@@ -76,7 +76,7 @@ async def originate(pbx, spec: str, *, app: str | None = None, data: str = "",
     """
     local = split_local(spec)
     if local is None:
-        _originate_response(notify, action_id, False, spec, app, data, None, 0)
+        _originate_response(notify, action_id, False, spec, (app, data, context, exten), None, 0)
         return False, None
     lexten, lctx = local
     num, name = caller_id if caller_id is not None else parse_callerid(callerid)
@@ -96,7 +96,7 @@ async def originate(pbx, spec: str, *, app: str | None = None, data: str = "",
         pbx.destroy(two, 0)
         pbx.destroy(one, 0)
         pbx.device_state(one.device, "INVALID")
-        _originate_response(notify, action_id, False, spec, app, data, None, 0)
+        _originate_response(notify, action_id, False, spec, (app, data, context, exten), None, 0)
         pbx.device_state(one.device, "INVALID")
         return False, None
     rec = CallRecord(call_id=two.uniqueid, channel=two.name, caller_channel=one.name, caller=num,
@@ -127,11 +127,12 @@ async def originate(pbx, spec: str, *, app: str | None = None, data: str = "",
         if ok and not one.gone:
             if pbx._wanted & ev.CALL:
                 pbx.emit(ev.CALL, "DialEnd", ev.channel_block(one, "Dest") + [("DialStatus", "ANSWER")])
-            _originate_response(notify, action_id, True, one.name, app, data, one, 4)
+            _originate_response(notify, action_id, True, one.name, (app, data, context, exten), one, 4)
             _start_caller_app(pbx, one, app, data, context, exten, priority)
             return True
         one.on_answer = None
-        _originate_response(notify, action_id, False, spec, app, data, None, 1 if one.gone else 3)
+        _originate_response(notify, action_id, False, spec, (app, data, context, exten), None,
+                            1 if one.gone else 3)
         if not one.gone:
             pbx.hangup(one, cause=19, by="pbx")
         return False
@@ -156,17 +157,22 @@ def _start_caller_app(pbx, one: Channel, app, data, context, exten, priority) ->
         from .dialplan import run_dialplan  # the dialplan module imports this one's users
         one.task = pbx.spawn(run_dialplan(pbx, one, context, exten, priority))
 
-def _originate_response(notify, action_id, ok, channel, app, data, one, reason) -> None:
+def _originate_response(notify, action_id, ok, channel, target, one, reason) -> None:
+    """As manager.c's fast_originate: Application/Data for an application, else Context/Exten."""
     if notify is None:
         return
+    app, data, context, exten = target
     headers = [("ActionID", action_id), ("Response", "Success" if ok else "Failure"),
                ("Channel", channel)]
     if app:
         headers += [("Application", app), ("Data", data)]
+    else:
+        headers += [("Context", context or ""), ("Exten", exten or "")]
     headers += [("Reason", reason), ("Uniqueid", one.uniqueid if one else "<unknown>"),
                 ("CallerIDNum", (one.cid_num if one else "") or "<unknown>"),
                 ("CallerIDName", (one.cid_name if one else "") or "<unknown>")]
     notify(headers)
+
 
 def place_call(pbx, script: CallerScript) -> CallHandle:
     """Start a scripted caller; the handle's ``wait()`` returns the call's record.

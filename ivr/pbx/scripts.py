@@ -184,7 +184,11 @@ class LoadProfile:
         for i in range(self.calls):
             t += rng.expovariate(self.rate_per_s) if self.rate_per_s > 0 else 0.0
             prefix = rng.choice(list(self.numbers))
-            number = prefix + "".join(rng.choice("0123456789") for _ in range(11 - len(prefix)))
+            # A fixed line's subscriber number never starts with 0 or 1 (those lead trunk codes
+            # and service numbers), so area code + 2-9 + digits; mobiles are 1[3-9]x + digits.
+            rest = 11 - len(prefix)
+            first = rng.choice("23456789") if prefix.startswith("0") else rng.choice("0123456789")
+            number = prefix + first + "".join(rng.choice("0123456789") for _ in range(rest - 1))
             steps = []
             for _ in range(self.menu_depth):
                 key = rng.choices(keys, weights)[0] if keys else None

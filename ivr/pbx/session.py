@@ -190,6 +190,15 @@ class Session(ListActions, asyncio.Protocol):
         self.reply(m, "Goodbye", ("Message", "Thanks for all the fish."))
         self.close()
 
+    async def do_corestatus(self, m: Message) -> None:
+        """As manager.c's action_corestatus: when this PBX started, and its calls."""
+        started = time.localtime(self.pbx.boot)
+        self.reply(m, "Success", ("CoreStartupDate", time.strftime("%Y-%m-%d", started)),
+                   ("CoreStartupTime", time.strftime("%H:%M:%S", started)),
+                   ("CoreReloadDate", time.strftime("%Y-%m-%d", started)),
+                   ("CoreReloadTime", time.strftime("%H:%M:%S", started)),
+                   ("CoreCurrentCalls", len(self.pbx.channels)), ("CoreProcessedCalls", self.pbx.calls_processed))
+
     async def do_ping(self, m: Message) -> None:
         self.reply(m, "Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
 

@@ -241,3 +241,26 @@ async def test_originate_to_extension_runs_dialplan_on_the_first_leg(pbx, client
     assert await agi(client, start["Channel"], "HANGUP") == "200 result=1"
     await client.wait_for(lambda m: m.event == "Hangup" and m["Channel"] == resp["Channel"][:-1] + "2")
     assert pbx.channels == {}
+
+
+async def test_corestatus_tells_when_the_pbx_started_and_changes_after_a_restart(pbx, client):
+    r = await client.action("CoreStatus")
+    assert r.response == "Success" and r["CoreStartupDate"] and r["CoreStartupTime"]
+    assert set(r.as_dict()) >= {"CoreReloadDate", "CoreReloadTime", "CoreCurrentCalls", "CoreProcessedCalls"}
+    pbx.boot -= 3600            # as if it had started an hour ago
+    earlier = await client.action("CoreStatus")
+    assert (earlier["CoreStartupDate"], earlier["CoreStartupTime"]) != (r["CoreStartupDate"], r["CoreStartupTime"])
+
+
+async def test_setvar_of_callerid_changes_the_channels_caller_id(pbx, client):
+    from ivr.pbx import CallerScript
+
+    handle = pbx.place_call(CallerScript(number="13804310000", name="李四"))
+    ch = (await next_call(client))["Channel"]
+    r = await client.action("Setvar", Channel=ch, Variable="CALLERID(name)", Value="王五")
+    assert r.response == "Success"
+    r = await client.action("Getvar", Channel=ch, Variable="CALLERID(name)")
+    assert r["Value"] == "王五"
+    assert pbx.find(ch).cid_name == "王五"
+    handle.hang_up()
+    await handle.wait(5)
