@@ -48,6 +48,7 @@ class Pbx:
         self.address: tuple[str, int] | None = None
         self.boot = time.time()
         self.calls_processed = 0
+        self.callers_placed = 0          # scripted callers (place_call), for a benchmark's count
         self._handles: dict[str, CallHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         #: Ring and talk time of agents found through the dialplan rather than the table.

@@ -276,3 +276,5 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
     finally:
         if talk_timer is not None:
             talk_timer.cancel()
+        if run is not None:
+            run.on_talk(False)

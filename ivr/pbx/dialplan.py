@@ -126,7 +126,13 @@ async def _run(pbx, ch: Channel, context: str, exten: str, priority: int) -> Non
             parts = data.split(",")
             ch.moh = True
             pbx.chan_event(ev.CALL, "MusicOnHoldStart", ch, [("Class", parts[0] or "default")])
-            await ch.wait(_seconds(parts[1]) if len(parts) > 1 and parts[1].strip() else None)
+            if ch.run is not None:
+                ch.run.on_hold(True)
+            try:
+                await ch.wait(_seconds(parts[1]) if len(parts) > 1 and parts[1].strip() else None)
+            finally:
+                if ch.run is not None:
+                    ch.run.on_hold(False)
             ch.moh = False
             pbx.chan_event(ev.CALL, "MusicOnHoldStop", ch)
         priority += 1

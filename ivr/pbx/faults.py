@@ -17,6 +17,13 @@ connect attempt fares during the gap depends on ``mode``:
 ``slow`` makes the PBX answer actions late (each one waits ``delay_s`` before it
 is handled) while events keep flowing: a saturated Asterisk that is slow, not dead.
 
+``refuse_originates`` makes every Originate fail for a while, the two ways an
+Asterisk refuses one: ``error`` answers ``Response: Error`` (``Originate failed``,
+what a synchronous originate that could not create its channel gets), ``failure``
+accepts it and then sends ``OriginateResponse`` ``Failure`` with reason 0 (an
+async originate whose channel could not be created).  A callback dialer must take
+either as the PBX's refusal, never as the agent's missed call.
+
 All durations here are wall-clock seconds, not PBX time: networks and CPUs do not
 run faster with ``speed``.
 
@@ -34,6 +41,7 @@ from ivr import log
 _log = log.get(__name__)
 
 MODES = ("refuse", "blackhole")
+ORIGINATE_REFUSALS = ("error", "failure")
 MAX_SECONDS = 3600.0
 
 
@@ -45,6 +53,9 @@ class AmiFaults:
         self._back: asyncio.Task | None = None
         self._slow_until = 0.0
         self._slow_delay = 0.0
+        self._refuse_until = 0.0
+        self._refuse_mode = ""
+        self.originates_refused = 0
 
     # -- drops -------------------------------------------------------------------------
     @property
@@ -114,6 +125,23 @@ class AmiFaults:
             return self._slow_delay
         return 0.0
 
+    # -- refused originates ---------------------------------------------------------------
+    def refuse_originates(self, seconds: float, mode: str = "error") -> None:
+        if mode not in ORIGINATE_REFUSALS:
+            raise ValueError(f"Mode {mode!r}: expected one of {', '.join(ORIGINATE_REFUSALS)}")
+        if not 0 < seconds <= MAX_SECONDS:
+            raise ValueError("refused originates: Seconds must be in (0, 3600]")
+        self._refuse_until = asyncio.get_running_loop().time() + seconds
+        self._refuse_mode = mode
+        _log.warning("pbx.originates_refused", seconds=seconds, mode=mode)
+
+    def originate_refusal(self) -> str:
+        """``error``, ``failure`` or "" (accept): what to do with an Originate now; counts refusals."""
+        if self._refuse_mode and asyncio.get_running_loop().time() < self._refuse_until:
+            self.originates_refused += 1
+            return self._refuse_mode
+        return ""
+
     def cancel(self) -> None:
         if self._back is not None:
             self._back.cancel()
@@ -122,11 +150,12 @@ class AmiFaults:
             session.abort()
         self.held = []
         self._slow_until = 0.0
+        self._refuse_until = 0.0
 
 
 # -- the PbxTest AMI action ------------------------------------------------------------------
 
-OPERATIONS = ("DropAmi", "SlowAmi", "PlaceCall", "Stats")
+OPERATIONS = ("DropAmi", "SlowAmi", "RefuseOriginate", "PlaceCall", "Stats", "LiveCalls")
 
 
 def _seconds(m, header: str, default: float | None = None) -> float:
@@ -157,6 +186,12 @@ async def test_action(session, m) -> None:
         elif op.lower() == "slowami":
             pbx.faults.slow(_seconds(m, "Seconds"), _seconds(m, "Delay"))
             session.ack(m, "AMI slowed down")
+        elif op.lower() == "refuseoriginate":
+            mode = (m.get("Mode") or "error").strip().lower()
+            pbx.faults.refuse_originates(_seconds(m, "Seconds"), mode)
+            session.ack(m, f"Refusing originates for {_seconds(m, 'Seconds'):g} s ({mode})")
+        elif op.lower() == "livecalls":
+            live_calls(session, m)
         elif op.lower() == "placecall":
             handle = place_call(pbx, m)
             rec = handle.record
@@ -209,4 +244,31 @@ def stats(pbx) -> list[tuple[str, object]]:
         ("CallsEnded", len(pbx.records) - len(up)),
         ("Sessions", len(pbx.sessions)),
         ("AmiDown", "yes" if pbx.faults.down else "no"),
+        ("CallersPlaced", pbx.callers_placed),
+        ("OriginatesRefused", pbx.faults.originates_refused),
     ]
+
+
+def live_calls(session, m) -> None:
+    """Every call still up, as its record so far (JSON, silence so far included), one
+    ``PbxTestCall`` event each, then ``PbxTestCallsComplete``: what a benchmark keeps
+    of the calls in flight before it kills the PBX, and what it shows of stuck calls."""
+    import json
+
+    pbx = session.pbx
+    up = [r for r in pbx.records if r.end is None]
+    runs = {ch.record.call_id: ch.run for ch in pbx.channels.values()
+            if ch.run is not None and ch.record is not None}
+    session.reply(m, "Success", ("EventList", "start"), ("Message", "Live calls will follow"))
+    aid = m.action_id
+    for rec in up:
+        run = runs.get(rec.call_id)
+        if run is not None:
+            run.note_silence()
+        where = pbx.find(rec.channel)
+        session.write(pbx.encode([("Event", "PbxTestCall"), ("ActionID", aid), ("Uniqueid", rec.call_id),
+                                  ("Application", where.app if where is not None else ""),
+                                  ("Context", where.context if where is not None else ""),
+                                  ("Record", json.dumps(rec.as_dict(), ensure_ascii=False))]))
+    session.write(pbx.encode([("Event", "PbxTestCallsComplete"), ("ActionID", aid),
+                              ("EventList", "Complete"), ("ListItems", len(up))]))

@@ -157,6 +157,11 @@ def _start_caller_app(pbx, one: Channel, app, data, context, exten, priority) ->
         from .dialplan import run_dialplan  # the dialplan module imports this one's users
         one.task = pbx.spawn(run_dialplan(pbx, one, context, exten, priority))
 
+def refused_originate(notify, action_id, spec: str, target) -> None:
+    """OriginateResponse Failure, reason 0: the channel could not be created."""
+    _originate_response(notify, action_id, False, spec, target, None, 0)
+
+
 def _originate_response(notify, action_id, ok, channel, target, one, reason) -> None:
     """As manager.c's fast_originate: Application/Data for an application, else Context/Exten."""
     if notify is None:
@@ -182,6 +187,7 @@ def place_call(pbx, script: CallerScript) -> CallHandle:
     """
     loop = asyncio.get_running_loop()
     ended = loop.create_future()
+    pbx.callers_placed += 1
     num, name = script.number, script.name
     if not pbx.config.raw_caller_id and any(c in num + name for c in "\r\n"):
         raise ValueError("caller id carries a CR or LF: the PBX would refuse to send it; "

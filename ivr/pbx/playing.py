@@ -64,5 +64,7 @@ async def play(pbx, ch, name: str, escape: str, *, any_digit: bool = False):
                 return digit, played
             remaining = max(length - played, 0.0)
     finally:
-        if run is not None and (escape or any_digit):
-            run.on_input_end()
+        if run is not None:
+            run.on_prompt_end()
+            if escape or any_digit:
+                run.on_input_end()

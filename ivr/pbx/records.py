@@ -38,6 +38,9 @@ class CallRecord:
     agi_commands: int = 0
     agi_sessions: int = 0
     failed: bool = False        # the originate failed (no such context/extension)
+    #: A scripted caller's longest stretch of silence (PBX seconds) while the call was up:
+    #: answered, and no prompt, hold music, ringback or conversation playing.
+    max_silence_s: float = 0.0
 
     @property
     def ended(self) -> bool:

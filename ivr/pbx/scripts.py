@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -61,11 +62,20 @@ class AgentBehaviour:
             raise ValueError(f"agent behaviour ends={self.ends!r}: expected 'agent' or 'caller'")
 
 
+#: What a caller can hear; while none of them plays on an answered call, the caller hears silence.
+PROMPT, HOLD, RINGBACK, TALK = 1, 2, 4, 8
+
+
 class CallerRun:
-    """A scripted caller during one call; the PBX calls the ``on_*`` hooks."""
+    """A scripted caller during one call; the PBX calls the ``on_*`` hooks.
+
+    The same hooks tell what the caller hears (a prompt, hold music, an agent's phone
+    ringing, a conversation): the longest stretch of an answered call with none of them
+    is the record's ``max_silence_s``, the figure a hotline promises to keep short.
+    """
 
     __slots__ = ("pbx", "script", "caller", "record", "_step", "_key_timer", "_hold_timer",
-                 "_ring_timer", "_prompts", "_input", "_timers")
+                 "_ring_timer", "_prompts", "_input", "_timers", "_hearing", "_quiet_since", "_over")
 
     def __init__(self, pbx, script: CallerScript, caller, record):
         self.pbx = pbx
@@ -79,6 +89,9 @@ class CallerRun:
         self._prompts = 0
         self._input = False
         self._timers: list = []
+        self._hearing = 0                 # PROMPT | HOLD | RINGBACK | TALK now playing
+        self._quiet_since = record.start  # before the answer this counts nothing (see note_silence)
+        self._over = False
         if script.hangup_after_s is not None:
             self._timers.append(pbx.later(script.hangup_after_s, self.hang_up))
 
@@ -90,6 +103,33 @@ class CallerRun:
         for t in (self._key_timer, self._hold_timer, self._ring_timer, *self._timers):
             if t is not None:
                 t.cancel()
+        if not self._over:
+            self.note_silence()
+            self._over = True
+
+    # -- what the caller hears ---------------------------------------------------------------
+    def hears(self, sound: int, on: bool) -> None:
+        """``sound`` (PROMPT, HOLD, RINGBACK, TALK) started or stopped on the caller's line."""
+        if self._over:
+            return
+        before = self._hearing
+        after = before | sound if on else before & ~sound
+        if not before and after:
+            self.note_silence()           # the quiet stretch ends here
+        elif before and not after:
+            self._quiet_since = time.time()
+        self._hearing = after
+
+    def note_silence(self, now: float | None = None) -> float:
+        """Count the quiet stretch running now (if any) into ``max_silence_s``, in PBX seconds;
+        only the time since the call was answered counts (before it the caller hears ringing)."""
+        rec = self.record
+        if not self._hearing and not self._over and rec.answered is not None:
+            now = time.time() if now is None else now
+            quiet = (now - max(self._quiet_since, rec.answered)) * self.pbx.speed
+            if quiet > rec.max_silence_s:
+                rec.max_silence_s = round(quiet, 3)
+        return rec.max_silence_s
 
     # -- input ---------------------------------------------------------------------------
     def on_input_start(self, prompt: bool = False) -> None:
@@ -135,11 +175,16 @@ class CallerRun:
 
     # -- prompts, hold, ringing, talk ------------------------------------------------------------
     def on_prompt(self, seconds: float) -> None:
+        self.hears(PROMPT, True)
         self._prompts += 1
         if self.script.hangup_during_prompt == self._prompts:
             self._timers.append(self.pbx.later(seconds / 2, self.hang_up))
 
+    def on_prompt_end(self) -> None:
+        self.hears(PROMPT, False)
+
     def on_hold(self, started: bool) -> None:
+        self.hears(HOLD, started)
         if started and self.script.hangup_on_hold_after_s is not None and self._hold_timer is None:
             self._hold_timer = self.pbx.later(self.script.hangup_on_hold_after_s, self.hang_up)
         elif not started and self._hold_timer is not None:
@@ -147,13 +192,17 @@ class CallerRun:
             self._hold_timer = None
 
     def on_ringing(self, started: bool) -> None:
+        self.hears(RINGBACK, started)
         if started and self.script.hangup_ringing_after_s is not None and self._ring_timer is None:
             self._ring_timer = self.pbx.later(self.script.hangup_ringing_after_s, self.hang_up)
         elif not started and self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
 
-    def on_talk(self) -> None:
+    def on_talk(self, started: bool = True) -> None:
+        self.hears(TALK, started)
+        if not started:
+            return
         if self.script.hangup_talk_after_s is not None:
             self._timers.append(self.pbx.later(self.script.hangup_talk_after_s, self.hang_up))
 

@@ -16,6 +16,7 @@ from ivr.ami.protocol import Message, Oversized, Parser, encode
 from . import events as ev
 from .channels import Target
 from .lists import VERSION_LINE, ListActions  # noqa: F401 (VERSION_LINE re-exported)
+from .originate import refused_originate
 
 _log = log.get(__name__)
 
@@ -253,6 +254,15 @@ class Session(ListActions, asyncio.Protocol):
 
         def notify(headers):
             self.pbx.emit(ev.CALL, "OriginateResponse", headers)
+
+        refusal = self.pbx.faults.originate_refusal()     # PbxTest RefuseOriginate (faults.py)
+        if refusal == "failure" and is_async:
+            self.ack(m, "Originate successfully queued")
+            refused_originate(notify, aid, spec, (app, m.get("Data") or "", context, exten))
+            return
+        if refusal:
+            self.error(m, "Originate failed")
+            return
 
         kwargs = dict(app=app, data=m.get("Data") or "", context=context, exten=exten, priority=priority,
                       callerid=m.get("CallerID"), timeout_s=timeout_s, action_id=aid, variables=variables,
