@@ -119,7 +119,7 @@ async def test_pbxtest_operations_when_enabled():
     try:
         c = await _client(pbx)
         r = await c.action("PbxTest", Operation="Fly")
-        assert r.response == "Error" and "unknown Operation 'Fly' (known: DropAmi, SlowAmi, PlaceCall, Stats)" in r["Message"]
+        assert r.response == "Error" and "unknown Operation 'Fly' (known: DropAmi, SlowAmi, RefuseOriginate, PlaceCall, Stats, LiveCalls)" in r["Message"]
         r = await c.action("PbxTest", Operation="DropAmi", Seconds="soon")
         assert r.response == "Error" and r["Message"] == "Seconds: 'soon' is not a number of seconds"
         r = await c.action("PbxTest", Operation="PlaceCall", Number="13800000009", Did="12315", Keys="0.1:4")
