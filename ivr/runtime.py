@@ -63,7 +63,7 @@ class Runtime:
         await self.engine.stop()
         await self.link.close()
         if self.acd is not None:
-            await self.acd.stop()
+            await self.acd.stop(flush_s=5.0)   # writes still queued (a call's end, an agent freed) land first
 
     def reload(self) -> None:
         """SIGHUP: reload the flows off the event loop (the registry logs the outcome in one line)."""
@@ -111,8 +111,7 @@ async def open_store(kind: str, cfg):
     from acd.redis_store import RedisStore
 
     try:
-        return await RedisStore.connect(cfg.redis.host, cfg.redis.port, prefix=cfg.redis.prefix,
-                                        password=cfg.redis.password(), db=cfg.redis.db)
+        return await RedisStore.from_config(cfg.redis)
     except Exception as exc:
         where = f"{cfg.redis.host}:{cfg.redis.port}"
         text = str(exc) if where in str(exc) else f"cannot reach Redis at {where}: {exc}"
@@ -172,7 +171,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)
-    engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"))
+    engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"), services)
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
                    login_agents=[a.id for a in acd_config.agents] if login_all else [])
 

@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any, Callable, Mapping, Sequence
 
 from acd.model import CallRequest
+from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
 from ivr import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
 from ivr.engine.hold import hold_until
@@ -36,6 +37,7 @@ class AcdServices:
 
     def __init__(self, acd: Any, *, records: Callable[[str], CallRecord | None],
                  transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
+                 transfer_context: str | None = "hotline-out",
                  announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
                  announce_sound: Callable[[str], str] | None = None):
         self.acd = acd
@@ -44,6 +46,8 @@ class AcdServices:
             lambda lang: placeholder_sound(ANNOUNCE_PROMPT_ID, lang if lang in ("zh", "ko") else "zh"))
         self.records = records
         self.transfer_template = transfer_template
+        #: Outside lines: transfers dial Local/<number>@<this context> (built from checked parts).
+        self.transfer_context = transfer_context
         self.transfer_timeout_s = transfer_timeout_s
         self.announce_every_s = announce_every_s
         self.max_offers = max_offers
@@ -99,7 +103,13 @@ class AcdServices:
                 possible = max(freed + self._wrapup_s(queue), queued_at)
                 self.free_to_dial_s.append(max(0.0, time.time() - possible))
             try:
-                result = await call.dial(offer.dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
+                dial_string = check_dial_string(offer.dial_string)
+            except BadDialString as exc:   # config/acd.yaml is checked at load; a stored offer may be older
+                log.error("acd.bad_dial_string", agent=offer.agent_id, error=str(exc))
+                await self.acd.ring_result(call.call_id, offer.agent_id, "CHANUNAVAIL")
+                continue
+            try:
+                result = await call.dial(dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
             except CallerHungUp:
                 if answered_at:   # the caller ended the conversation (or the PBX died during it)
                     talk_s = _talk_s(call, answered_at[0])
@@ -184,7 +194,15 @@ class AcdServices:
 
     async def transfer(self, call: CallControl, target: str, mode: str) -> DialResult:
         record = self.records(call.call_id)
-        result = await dial_out(call, target, template=self.transfer_template, timeout_s=self.transfer_timeout_s)
+        try:
+            number = check_exten(target)
+        except BadDialString as exc:   # the flows' checker refuses such a target; never dial it
+            logmod.get("ivr.acd", call_id=call.call_id).error("acd.bad_transfer_target", error=str(exc))
+            return DialResult(status="INVALIDARGS")
+        if self.transfer_context:
+            result = await call.dial(local_channel(number, self.transfer_context), timeout_s=self.transfer_timeout_s)
+        else:
+            result = await dial_out(call, number, template=self.transfer_template, timeout_s=self.transfer_timeout_s)
         if record is not None:
             record.dial_attempts.append({"transfer": target, "status": result.status})
             if result.status == "ANSWER":
@@ -203,7 +221,7 @@ class AcdServices:
             data.update({"queue": rec.queue, "agent": rec.agent, "queued": rec.queued,
                          "agent_answered": rec.agent_answered, "talk_s": rec.talk_s})
         try:
-            await asyncio.wait_for(self.acd.record(data), 5.0)
+            await self.acd.record(data)   # queued in the ACD's outbox: it lands after an outage
         except Exception as exc:  # the record must never break the call
             logmod.get("ivr.acd", call_id=call.call_id).warning("acd.record_failed", error=repr(exc))
 

@@ -65,7 +65,7 @@ class Adoption:
 
     async def __call__(self, call: CallControl, record: CallRecord) -> None:
         log = logmod.get("ivr.adopt", call_id=call.call_id)
-        state = await self.acd.store.get_call(call.call_id)
+        state = await self.acd.get_call(call.call_id)
         where = getattr(state, "state", "") if state is not None else ""
         record.reason = f"adopted ({where or 'not queued'})"
         log.info("call.adopted", acd_state=where or None)

@@ -24,8 +24,10 @@ NOTICE_PROMPT_ID = "system_fault"
 
 class ShedProgram:
     def __init__(self, acd: Any, route: Callable[[str, str], tuple[str, str]],
-                 notice_sound: Callable[[str], str] | None = None):
+                 notice_sound: Callable[[str], str] | None = None, services: Any = None):
         self.acd = acd
+        #: The ACD glue that holds a caller on music until an agent is free (``keep``).
+        self.services = services
         #: (dialled, caller) -> (center, language) of the call, from the flows' routing
         self.route = route
         self.notice_sound = notice_sound or (lambda lang: placeholder_sound(NOTICE_PROMPT_ID, lang))
@@ -40,9 +42,24 @@ class ShedProgram:
         request = CallRequest(call_id=call.call_id, queue=queue, caller=call.caller, dialled=call.dialled,
                               center=center, language=lang, channel=call.channel)
         await self.acd.enqueue(request)
-        registered = await self.acd.request_callback(call.call_id)
         record.queue, record.queued = queue, time.time()
+        if not await self.acd.request_callback(call.call_id):
+            # No number to call back (withheld, a service number), or an agent was free at once:
+            # keep the caller on the line like anyone else.
+            log.warning("call.shed_kept", queue=queue, reason="no callback: no usable number, or an agent is free")
+            await self.keep(call, record, queue, lang)
+            return
         record.outcome = "shed"
-        record.reason = "Asterisk overloaded: " + ("callback registered" if registered else "no callback possible")
-        log.warning("call.shed", queue=queue, callback=registered)
+        record.reason = "Asterisk overloaded: callback registered"
+        log.warning("call.shed", queue=queue)
         await call.hangup()
+
+    async def keep(self, call, record: CallRecord, queue: str, lang: str) -> None:
+        """The caller already has their place in line: wait for an agent there like anyone else."""
+        if self.services is None:
+            await self.acd.abandoned(call.call_id)
+            record.outcome, record.reason = "failed", "Asterisk overloaded, no number to call back"
+            await call.hangup()
+            return
+        result = await self.services.enqueue(call, queue, [], 0, {"language": lang})
+        record.outcome = "answered" if result.talked else record.outcome

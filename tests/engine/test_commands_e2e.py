@@ -114,12 +114,17 @@ async def test_serve_refuses_a_broken_flow_edit_while_calls_keep_flowing(tmp_pat
     refused = [e for e in events if e["event"] == "flows.reload_refused"]
     assert any("flows/city.yaml" in e["problem"] and "YAML syntax" in e["problem"] for e in refused)
     calls = [json.loads(line) for line in records.read_text().splitlines()]
-    assert len(calls) == 12 and all(c["end"] is not None for c in calls)
+    assert len(calls) == 12
     ended = [e for e in events if e["event"] == "call.end"]
     assert len(ended) >= 12
+    # A call still running when serve stopped was left in AGI for another node, not cut off;
+    # the PBX's own stop ended those afterwards.
+    handed = {e["call_id"] for e in ended if e["outcome"] == "handed_over"}
+    assert handed == {c["call_id"] for c in calls if c["end"] is None or c["hangup_by"] == "pbx"}
     late = [e for e in ended if e["timestamp"] > refused[0]["timestamp"]]
     assert late, "calls kept flowing after the refused edit"
-    assert {e["outcome"] for e in ended} <= {"answered", "abandoned", "transferred", "completed", "failed"}
+    assert {e["outcome"] for e in ended} <= {"answered", "abandoned", "transferred", "completed", "failed",
+                                             "handed_over"}
     assert sum(1 for e in ended if e["outcome"] == "answered") >= 6
 
 

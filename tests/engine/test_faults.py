@@ -114,3 +114,20 @@ async def test_stopping_with_calls_talking_hands_them_over_within_the_drain_time
         assert any(e["event"] == "engine.handing_over" for e in logs)
         # The channels are still there, left in Asterisk for another node.
         assert len([r for r in h.pbx.records if r.end is None]) == 2
+
+
+async def test_caller_ids_with_cr_lf_are_served_clean():
+    """An Asterisk that does not clean caller ids: the engine ignored such a call, silently."""
+    program = MinimalProgram(FirstFreeAgents([A1, A2]))
+    async with hotline(program, {A1: talker(talk_s=2), A2: talker(talk_s=2)},
+                       pbx_options={"raw_caller_id": True}) as h:
+        with capture_logs() as logs:
+            cut = h.pbx.place_call(CallerScript(number="13800001016", name="张三\r\n", keys=[(0.3, "1")]))
+            inner = h.pbx.place_call(CallerScript(number="13800001017", name="李\r\n四", keys=[(0.3, "1")]))
+            records = await all_ended(h, [cut, inner])
+    by_number = {r.caller: r for r in records.values()}
+    assert by_number["13800001016"].outcome == "answered" and by_number["13800001016"].caller_name == "张三"
+    assert by_number["13800001017"].outcome == "answered"
+    assert "\r" not in by_number["13800001017"].caller_name and "\n" not in by_number["13800001017"].caller_name
+    events = [e["event"] for e in logs]
+    assert "call.caller_id_repaired" in events
