@@ -27,7 +27,7 @@ from ivr.ami.errors import (
     AmiTimeout,
 )
 from ivr.ami.correlate import Correlator, Headers, PendingAction
-from ivr.ami.liveness import Liveness
+from ivr.ami.liveness import Liveness, keep_alive
 from ivr.ami.protocol import Banner, Message, Oversized
 from ivr.ami.transport import LinkProtocol
 from ivr.backoff import backoff_delay
@@ -260,38 +260,12 @@ class AmiLink:
             await self._reconnect()
 
     async def _keepalive(self) -> None:
-        """Return once the connection is gone: closed by the peer, or silent too long.
-
-        A Ping goes out only after ``ping_interval`` with nothing heard; the peer
-        counts as gone only when nothing at all (no Pong, no event) arrives for
-        ``ping_timeout`` more.  A slow answer while traffic flows is not a dead link.
-        """
-        lost = self._lost_event
-        ping: asyncio.Future | None = None
-        try:
-            while not lost.is_set():
-                if self.ping_interval is None:
-                    await lost.wait()
-                    return
-                silent = self.liveness.silent_for()
-                limit = self.ping_interval + self.ping_timeout
-                if silent >= limit:
-                    self._log.warning("ami peer silent; dropping the connection", silent_s=round(silent, 2),
-                                      ping_timeout_s=self.ping_timeout, **self.liveness.report())
-                    self._drop(f"nothing heard for {silent:.1f} s, Ping included")
-                    return
-                if silent >= self.ping_interval and (ping is None or ping.done()):
-                    ping = asyncio.ensure_future(self._ping(limit))
-                self.liveness.warn_if_slow(self._log)
-                wake = self.ping_interval - silent if silent < self.ping_interval else limit - silent
-                try:
-                    async with asyncio.timeout(max(0.01, min(wake, self.ping_interval))):
-                        await lost.wait()
-                except TimeoutError:
-                    pass
-        finally:
-            if ping is not None and not ping.done():
-                ping.cancel()
+        """Return once the connection is gone: closed by the peer, or silent too long."""
+        if self.ping_interval is None:
+            await self._lost_event.wait()
+            return
+        await keep_alive(self.liveness, lost=self._lost_event, interval_s=self.ping_interval,
+                         timeout_s=self.ping_timeout, ping=self._ping, drop=self._drop, log=self._log)
 
     async def _ping(self, limit: float) -> None:
         try:
@@ -299,7 +273,7 @@ class AmiLink:
         except AmiActionError as exc:
             self._log.warning("ami ping refused", message=str(exc))
         except AmiError:
-            pass  # the silence rule in _keepalive decides
+            pass  # the silence rule in keep_alive decides
 
     async def _reconnect(self) -> None:
         attempt = 0

@@ -10,9 +10,10 @@ shed new callers before it ever lets go of the ones it holds.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
-from typing import Callable
+from typing import Awaitable, Callable
 
 
 class Liveness:
@@ -69,6 +70,37 @@ class Liveness:
             return
         self._warned_at = now
         log.warning("ami.slow", overloaded=self.overloaded, **self.report())
+
+
+async def keep_alive(liveness: Liveness, *, lost: asyncio.Event, interval_s: float, timeout_s: float,
+                     ping: Callable[[float], Awaitable[None]], drop: Callable[[str], None], log) -> None:
+    """Until ``lost`` is set: Ping after ``interval_s`` of silence; ``drop`` after ``timeout_s`` more.
+
+    Nothing heard at all, not a late Pong, is what ends a connection: a slow
+    answer while traffic flows is a busy peer.
+    """
+    pinging: asyncio.Future | None = None
+    try:
+        while not lost.is_set():
+            silent = liveness.silent_for()
+            limit = interval_s + timeout_s
+            if silent >= limit:
+                log.warning("ami peer silent; dropping the connection", silent_s=round(silent, 2),
+                            ping_timeout_s=timeout_s, **liveness.report())
+                drop(f"nothing heard for {silent:.1f} s, Ping included")
+                return
+            if silent >= interval_s and (pinging is None or pinging.done()):
+                pinging = asyncio.ensure_future(ping(limit))
+            liveness.warn_if_slow(log)
+            wake = interval_s - silent if silent < interval_s else limit - silent
+            try:
+                async with asyncio.timeout(max(0.01, min(wake, interval_s))):
+                    await lost.wait()
+            except TimeoutError:
+                pass
+    finally:
+        if pinging is not None and not pinging.done():
+            pinging.cancel()
 
 
 def _pick(sorted_values: list[float], q: float) -> float:

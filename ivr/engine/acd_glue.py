@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Mapping, Sequence
 
-from acd.model import CallRequest
+from acd.model import CallRequest, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
 from ivr import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
@@ -78,6 +78,12 @@ class AcdServices:
         except CallerHungUp:
             await self.acd.abandoned(call.call_id)
             raise
+        except StoreScriptError as exc:
+            # A bug in the store, not an outage: the flow's no-agent path (a callback offer)
+            # serves the caller better than a hang-up.
+            log.error("acd.enqueue_failed", error=str(exc))
+            call.phase = "ivr"
+            return QueueResult(talked=False, reason=f"the ACD could not queue the call: {exc}")
         log.info("acd.enqueued", position=placed.position, expected_wait_s=round(placed.expected_wait_s, 1)
                  if placed.expected_wait_s != float("inf") else None, skills=list(skills))
         announce = self.announce_every_s or self._announce_every(queue)
