@@ -95,7 +95,7 @@ class AgiChannel:
         self._pending: dict[str, asyncio.Future] = {}
         self._redirecting: asyncio.Future | None = None
         self._agi_active = True
-        self._nudge = asyncio.Event()           # "ask the PBX now" (after a reconnect)
+        self._waker: asyncio.Future | None = None   # wakes the wait for a result: now, not at its deadline
         self._started: asyncio.Event | None = None   # the command in flight left Asterisk's queue
         self._dial_answered: asyncio.Event | None = None
         self.dial_answered_at: float | None = None   # engine clock (time.time) of DialEnd ANSWER
@@ -157,7 +157,7 @@ class AgiChannel:
 
     def nudge(self) -> None:
         """Check the command in flight now rather than at its deadline (the link came back)."""
-        self._nudge.set()
+        _wake(self._waker)
 
     def _fail_redirect(self, exc: BaseException) -> None:
         fut = self._redirecting
@@ -243,15 +243,19 @@ class AgiChannel:
 
     async def _await_result(self, fut: asyncio.Future, line: str, deadline: float) -> str:
         overruns = 0
+        loop = asyncio.get_running_loop()
         while True:
-            nudge = asyncio.ensure_future(self._nudge.wait())
+            # One future woken by the result, the deadline or a nudge: no task per command.
+            self._waker = waker = loop.create_future()
+            fut.add_done_callback(lambda _f, w=waker: _wake(w))
+            timer = loop.call_later(deadline, _wake, waker)
             try:
-                await asyncio.wait({fut, nudge}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+                await waker
             finally:
-                nudge.cancel()
+                timer.cancel()
+                self._waker = None
             if fut.done():
                 return fut.result()
-            self._nudge.clear()
             verdict = await self._check(fut, line, overruns)
             if verdict == "talking":
                 overruns = 0
@@ -366,6 +370,11 @@ class AgiChannel:
         self.log.error("call.given_up", reason=reason)
         self.close(reason)
         raise CallerHungUp(reason)
+
+
+def _wake(waker: asyncio.Future | None) -> None:
+    if waker is not None and not waker.done():
+        waker.set_result(None)
 
 
 def _is_channel_gone(exc: Exception) -> bool:
