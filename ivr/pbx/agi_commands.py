@@ -57,7 +57,7 @@ async def cmd_get_data(pbx, ch, args):
                     return Outcome("200 result=")
                 digits = first
         if run is not None:
-            run.on_input_start()
+            run.on_input_start(bounded=timeout_ms > 0)
         try:
             while len(digits) < maxdigits:
                 got = await ch.wait(timeout_ms / 1000.0 if timeout_ms > 0 else None, (DIGIT,))
@@ -78,7 +78,7 @@ async def cmd_wait_for_digit(pbx, ch, args):
     ms = int(args[0]) if args else -1
     run = ch.run
     if run is not None:
-        run.on_input_start()
+        run.on_input_start(bounded=ms >= 0)
     try:
         got = await ch.wait(ms / 1000.0 if ms >= 0 else None, (DIGIT,))
     except (Gone, Redirected) as exc:

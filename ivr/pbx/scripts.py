@@ -63,15 +63,17 @@ class AgentBehaviour:
 
 
 #: What a caller can hear; while none of them plays on an answered call, the caller hears silence.
-PROMPT, HOLD, RINGBACK, TALK = 1, 2, 4, 8
+#: INPUT: a wait, with a time limit, for the key the caller was just asked for (the menu's
+#: question still open, not silence; a wait with no limit is silence).
+PROMPT, HOLD, RINGBACK, TALK, INPUT = 1, 2, 4, 8, 16
 
 
 class CallerRun:
     """A scripted caller during one call; the PBX calls the ``on_*`` hooks.
 
     The same hooks tell what the caller hears (a prompt, hold music, an agent's phone
-    ringing, a conversation): the longest stretch of an answered call with none of them
-    is the record's ``max_silence_s``, the figure a hotline promises to keep short.
+    ringing, a conversation, or a menu waiting for the key it asked for): the longest
+    stretch of an answered call with none of them is the record's ``max_silence_s``.
     """
 
     __slots__ = ("pbx", "script", "caller", "record", "_step", "_key_timer", "_hold_timer",
@@ -132,13 +134,16 @@ class CallerRun:
         return rec.max_silence_s
 
     # -- input ---------------------------------------------------------------------------
-    def on_input_start(self, prompt: bool = False) -> None:
+    def on_input_start(self, prompt: bool = False, bounded: bool = True) -> None:
+        if not prompt and bounded:
+            self.hears(INPUT, True)
         if prompt and not self.script.barge_in:
             return
         self._input = True
         self._arm()
 
     def on_input_end(self) -> None:
+        self.hears(INPUT, False)
         self._input = False
         if self._key_timer is not None:
             self._key_timer.cancel()

@@ -1,8 +1,9 @@
 """How long a caller heard nothing: ``CallRecord.max_silence_s``.
 
 An answered call is silent while no prompt, hold music, ringback or conversation
-plays on it: between AGI commands, during ``Wait()``, while the AGI session waits for
-an engine that has gone away.  The PBX runs at speed 20 (fixture), so a ``Wait(3)``
+plays on it, and no menu waits (with a time limit) for the key it just asked for:
+between AGI commands, during ``Wait()``, while the AGI session waits for an engine
+that has gone away.  The PBX runs at speed 20 (fixture), so a ``Wait(3)``
 is 3 PBX seconds of silence in 0.15 s of test time; the gaps between the test's
 commands add a few PBX tenths.
 """
@@ -85,6 +86,21 @@ async def test_a_missing_prompt_is_silence_and_the_dialplan_wait_too(pbx, client
     assert await agi(client, ch, "HANGUP") == "200 result=1"
     rec = await handle.wait(5)
     assert 1.0 <= rec.max_silence_s <= 1.0 + SLOP, rec.max_silence_s
+
+
+async def test_a_menus_wait_for_a_key_is_not_silence_but_an_endless_wait_is(pbx, client):
+    handle = pbx.place_call(CallerScript(number="13804310000", keys=[(0.0, None), (0.0, None)]))
+    ch = (await next_call(client))["Channel"]
+    assert await agi(client, ch, "ANSWER") == "200 result=0"
+    assert await agi(client, ch, "GET DATA hello-world 5000 1") == "200 result= (timeout)"   # 5 s for a key
+    assert await agi(client, ch, "WAIT FOR DIGIT 4000") == "200 result=0"
+    run = pbx.find(ch).run
+    assert run.note_silence() <= SLOP
+    client.send([("Action", "AGI"), ("Channel", ch), ("Command", "WAIT FOR DIGIT -1"), ("CommandID", "forever")])
+    await client.wait_for(lambda m: m.event == "AGIExecStart" and "WAIT FOR DIGIT -1" in m["Command"])
+    pbx.later(3.0, handle.hang_up)                  # 3 PBX seconds of a wait with no end
+    rec = await handle.wait(5)
+    assert 3.0 <= rec.max_silence_s <= 3.0 + SLOP, rec.max_silence_s
 
 
 async def test_the_records_file_carries_the_silence(tmp_path):
