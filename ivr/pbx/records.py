@@ -41,6 +41,7 @@ class CallRecord:
     #: A scripted caller's longest stretch of silence (PBX seconds) while the call was up:
     #: answered, and no prompt, hold music, ringback or conversation playing.
     max_silence_s: float = 0.0
+    max_silence_at: float | None = None   # when that stretch began (time.time())
 
     @property
     def ended(self) -> bool:

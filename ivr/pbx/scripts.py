@@ -128,9 +128,10 @@ class CallerRun:
         rec = self.record
         if not self._hearing and not self._over and rec.answered is not None:
             now = time.time() if now is None else now
-            quiet = (now - max(self._quiet_since, rec.answered)) * self.pbx.speed
+            began = max(self._quiet_since, rec.answered)
+            quiet = (now - began) * self.pbx.speed
             if quiet > rec.max_silence_s:
-                rec.max_silence_s = round(quiet, 3)
+                rec.max_silence_s, rec.max_silence_at = round(quiet, 3), began
         return rec.max_silence_s
 
     # -- input ---------------------------------------------------------------------------

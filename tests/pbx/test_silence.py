@@ -30,6 +30,8 @@ async def test_a_wait_between_prompts_is_the_longest_silence(pbx, client):
     assert await agi(client, ch, "HANGUP") == "200 result=1"
     rec = await handle.wait(5)
     assert 3.0 <= rec.max_silence_s <= 3.0 + SLOP, rec.max_silence_s
+    # it began after the 8 s prompt, and ended 3 PBX seconds later
+    assert rec.answered + 8 / pbx.speed <= rec.max_silence_at <= rec.end - 3 / pbx.speed
 
 
 async def test_hold_music_ringback_and_talk_are_not_silence(pbx, client):
