@@ -210,6 +210,11 @@ class AgiCall(AgiChannel):
     async def hangup(self) -> None:
         if self.hung_up:
             return
+        if self.outstanding:
+            # A command still runs (a Dial, hold music): an AGI HANGUP would wait behind it.
+            await self._hangup_by_ami()
+            self.hung_up = True
+            return
         try:
             await self.run(cmd.hangup())
         except CallerHungUp:

@@ -93,6 +93,9 @@ class AgiChannel:
         #: Where the call is, for a stopping node: ivr, queue (waiting for an agent), talk.
         self.phase = "ivr"
         self._pending: dict[str, asyncio.Future] = {}
+        #: Commands sent whose result has not come: still queued or running in Asterisk, even
+        #: when their waiter gave up (a cancelled Dial goes on until the bridge ends).
+        self.outstanding: set[str] = set()
         self._redirecting: asyncio.Future | None = None
         self._agi_active = True
         self._waker: asyncio.Future | None = None   # wakes the wait for a result: now, not at its deadline
@@ -108,7 +111,9 @@ class AgiChannel:
         """Take one event of this channel, in arrival order (called by the engine's router)."""
         name = event.event
         if name == "AsyncAGIExec":
-            fut = self._pending.pop(event.get("CommandId") or event.get("CommandID") or "", None)
+            command_id = event.get("CommandId") or event.get("CommandID") or ""
+            self.outstanding.discard(command_id)
+            fut = self._pending.pop(command_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(event.get("Result", ""))
             elif fut is None:
@@ -131,6 +136,7 @@ class AgiChannel:
         elif name == "Hangup":
             self.hung_up = True
             self.hangup_cause = event.get("Cause-txt") or event.get("Cause") or ""
+            self.outstanding.clear()
             self._fail_pending(CallerHungUp(f"hangup: {self.hangup_cause or 'no cause'}"))
             self._fail_redirect(CallerHungUp("hung up during redirect"))
 
@@ -206,6 +212,7 @@ class AgiChannel:
         command_id = f"{self.call_id}/{next(_ids)}"
         fut = asyncio.get_running_loop().create_future()
         self._pending[command_id] = fut
+        self.outstanding.add(command_id)
         try:
             await self._send(line, command_id)
             if not watch:
