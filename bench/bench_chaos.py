@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from chaos_faults import FAULTS, Chaos, Fault, schedule  # noqa: E402
+from chaos_faults import FAULTS, Chaos, Fault, fault_spec, schedule  # noqa: E402
 from chaos_rig import ROOT, Control, EngineProcess, PbxLives, RedisServer, acd_cli  # noqa: E402
 from chaos_tally import tally  # noqa: E402
 
@@ -75,16 +75,23 @@ def parse(argv: list[str] | None = None) -> tuple[Options, bool]:
     p.add_argument("--talk-mean", type=float, default=6.0, help="mean talk time, PBX seconds")
     p.add_argument("--patience-mean", type=float, default=40.0, help="mean patience on hold, PBX seconds")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--faults", default="all", help=f"comma list of: {', '.join(FAULTS)} (or all, none)")
+    p.add_argument("--faults", default="all",
+                   help=f"comma list of: {', '.join(FAULTS)} (or all, none); NAME=SECONDS[:MODE] for one "
+                        "fault of that length instead of the usual ones, e.g. freeze=12,drop=0.3:blackhole")
     p.add_argument("--quick", action="store_true", help="fewer calls, shorter faults")
     p.add_argument("--settle-s", type=float, help="after the load, how long calls may take to end (default 240)")
     p.add_argument("--workdir", help="keep everything here (default: a new temporary folder)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = p.parse_args(argv)
     names = list(FAULTS) if a.faults == "all" else [] if a.faults == "none" else [f.strip() for f in a.faults.split(",")]
-    unknown = [n for n in names if n not in FAULTS]
+    unknown = [n for n in names if n.split("=")[0] not in FAULTS]
     if unknown:
         p.error(f"--faults: unknown {', '.join(unknown)} (known: {', '.join(FAULTS)})")
+    for n in names:
+        try:
+            fault_spec(n)
+        except ValueError as exc:
+            p.error(f"--faults: {n}: {exc}")
     for flag in ("calls", "rate", "settle_s"):
         v = getattr(a, flag)
         if v is not None and v <= 0:
@@ -162,6 +169,7 @@ async def read_acd(files: dict, redis: RedisServer, work: pathlib.Path) -> dict:
     (work / "acd-export.jsonl").write_text(exported, encoding="utf-8")
     (work / "acd-agents.json").write_text(json.dumps(agents, ensure_ascii=False, indent=1), encoding="utf-8")
     (work / "acd-status.json").write_text(json.dumps(status, ensure_ascii=False, indent=1), encoding="utf-8")
+    (work / "acd-out.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
     (work / "acd-calls.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
     tasks: dict[str, int] = {}
     for c in calls.values():
@@ -218,10 +226,12 @@ async def run(opts: Options) -> dict:
         placed = lives.placed_before + int((await control.stats()).get("CallersPlaced", 0))
         refused = int((await control.stats()).get("OriginatesRefused", 0)) + chaos.refused_before
     finally:
+        os.environ.pop("IVR_PBX_SECRET", None)
         if control is not None:
             control.close()
         rc = await engine.stop() if engine is not None else None
-        await lives.stop()
+        if lives.proc is not None:
+            await lives.stop()
         await redis.stop()
     pbx_records = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines() if line.strip()]
     verdict = tally({
@@ -231,7 +241,8 @@ async def run(opts: Options) -> dict:
         "fault_at": chaos.running_at, **acd})
     verdict["figures"].update(quiet=quiet, engine_exit=rc, originates_refused=refused,
                               acd_pending=len(pending), engine_task_failures=_last_status(engine).get("task_failures"))
-    verdict["faults"] = chaos.evidence(engine.events)
+    heard = [(r.get("max_silence_at"), r.get("max_silence_s") or 0.0) for r in pbx_records + chaos.killed + live]
+    verdict["faults"] = chaos.evidence(engine.events, heard)
     verdict["work"] = str(work)
     verdict["options"] = {k: v for k, v in vars(opts).items()}
     return verdict
@@ -257,21 +268,24 @@ def print_table(v: dict) -> None:
     rows += [("stuck", f["stuck"]), ("disagreeing", f["disagreeing"]), ("agents wrong", f["agents_wrong"]),
              ("longest silence (PBX s)", f["max_silence_s"]), ("calls with silence > 5 s", f["silence_over_5s"]),
              ("calls with silence > 15 s", f["silence_over_15s"]), ("callback calls", f["callback_calls"]),
-             ("callback tasks", f["callback_tasks"]), ("originates refused by the PBX", f["originates_refused"]),
+             ("callback tasks", f["callback_tasks"]), ("callback tasks failed", len(f["callback_tasks_failed"])), ("originates refused by the PBX", f["originates_refused"]),
              ("ACD still pending", f["acd_pending"]), ("quiet before the deadline", f["quiet"]),
              ("engine exit status", f["engine_exit"]), ("engine task failures", f["engine_task_failures"])]
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{k:<{width}}  {val}" for k, val in rows))
     print("\nfaults:")
     for fe in v["faults"]:
-        print(f"  {fe['label']}: {fe['took_s']} s; {fe['detail']}")
+        print(f"  {fe['label']}: {fe['took_s']} s; {fe['detail']}; longest silence begun meanwhile "
+              f"{fe['max_silence_s']} s")
         for line in fe["seen"]:
             print(f"      {line}")
     print("\nlongest silences (PBX s):")
     for s in f["longest_silences"]:
         print(f"  {s['seconds']:6.2f}  {s['call_id']}  during {s['during'] or '-'}; engine: {s['engine']}")
-    shown = [p for p in v["problems"] if p["kind"] != "failed"][:30]
-    shown += [p for p in v["problems"] if p["kind"] == "failed"][:max(5, 40 - len(shown))]
+    listed = ("failed", "end_reason")
+    shown = [p for p in v["problems"] if p["kind"] not in listed][:30]
+    for kind in listed:                       # a few of each kind: the rest are alike (see --json)
+        shown += [p for p in v["problems"] if p["kind"] == kind][:5]
     for p in shown:
         print(f"\n[{p['kind']}] {p['call_id']}: {p['detail']}\n  PBX: {p['pbx']}")
         for line in p["engine"]:

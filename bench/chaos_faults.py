@@ -45,6 +45,34 @@ class Fault:
         return f"{where}  {self.name}({args})"
 
 
+#: The parameter ``NAME=SECONDS[:MODE]`` sets, per fault, and the modes it takes.
+SPEC = {"drop": ("s", ("refuse", "blackhole")), "kill": ("down_s", ()), "freeze": ("s", ()),
+        "starve": ("s", ()), "slow": ("s", ()), "redis-restart": ("down_s", ()), "redis-oom": ("s", ()),
+        "redis-stall": ("s", ()), "flow-broken": ("s", ()), "flow-bomb": ("s", ()),
+        "refuse-callback": ("s", ("failure", "error"))}
+
+
+def fault_spec(text: str) -> tuple[str, dict | None]:
+    """``freeze=12`` -> ("freeze", {"s": 12.0}); ``drop=0.3:blackhole``; ``kill`` -> ("kill", None)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        return name, None
+    key, modes = SPEC[name]
+    secs, _, mode = value.partition(":")
+    try:
+        seconds = float(secs)
+    except ValueError:
+        raise ValueError(f"{secs!r} is not a number of seconds") from None
+    if not 0 < seconds <= 600:
+        raise ValueError("seconds must be in (0, 600]")
+    if mode and mode not in modes:
+        raise ValueError(f"mode {mode!r}: expected one of {', '.join(modes) or 'none'}")
+    params = {key: seconds}
+    if modes:
+        params["mode"] = mode or modes[0]
+    return name, params
+
+
 def schedule(opts) -> list[Fault]:
     """The faults asked for, spread over the load; the order drawn from the seed."""
     q = opts.quick
@@ -64,7 +92,15 @@ def schedule(opts) -> list[Fault]:
     }
     window = 10.0 if q else 15.0
     menu["refuse-callback"] = [Fault("refuse-callback", {"s": window, "mode": m}) for m in ("failure", "error")]
-    during = [f for name in opts.faults if name in menu for f in menu[name]]
+    during = []
+    for text in opts.faults:
+        name, params = fault_spec(text)
+        if params is None:
+            during += menu[name]
+        else:
+            usual = dict(menu[name][0].params)
+            usual.update(params)
+            during.append(Fault(name, usual))
     random.Random(opts.seed).shuffle(during)
     load_s = opts.calls / opts.rate
     for i, f in enumerate(during):
@@ -229,12 +265,16 @@ class Chaos:
         f = before[-1]
         return f.label().strip() if t <= f.ended else f"{t - f.ended:.0f} s after {f.label().strip()}"
 
-    def evidence(self, events: list[dict], after_s: float = 15.0) -> list[dict]:
-        """Warnings, errors and notable lines from each fault's start to the next one's."""
+    def evidence(self, events: list[dict], silences: list[tuple[float, float]] = (),
+                 after_s: float = 15.0) -> list[dict]:
+        """Warnings, errors and notable lines from each fault's start to the next one's, and the
+        longest silence that began meanwhile (``silences``: (began, seconds) of each call)."""
         stamped = [(_ts(e), e) for e in events]
         out = []
         for i, f in enumerate(self.done):
             until = self.done[i + 1].started if i + 1 < len(self.done) else f.ended + after_s
+            quiet = max((secs for at, secs in silences if at is not None and f.started <= at < max(until, f.ended)),
+                        default=0.0)
             seen = Counter()
             for t, e in stamped:
                 if t is None or not f.started <= t < max(until, f.ended):
@@ -242,6 +282,7 @@ class Chaos:
                 if e.get("level") in ("warning", "error") or e.get("event") in NOTABLE:
                     seen[f"{e.get('level', '?')[:4]} {e.get('event')}" + _why(e)] += 1
             out.append({"label": f.label(), "took_s": round(f.ended - f.started, 1), "detail": f.detail,
+                        "max_silence_s": round(quiet, 2),
                         "seen": [f"{n} x {what}" for what, n in seen.most_common(12)]})
         return out
 

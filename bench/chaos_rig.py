@@ -95,7 +95,10 @@ class RedisServer:
                 str(self.folder / "redis.log")]
 
     async def start(self, timeout: float = 10.0) -> None:
-        self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)") from None
         deadline = time.monotonic() + timeout
         while True:
             try:

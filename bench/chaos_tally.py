@@ -9,7 +9,9 @@ Three witnesses, each kept apart from the others:
   ``A`` answered or ``X`` abandoned), the call record ``acd export`` gives, the agents' states.
 
 A call disagrees when two witnesses tell a different story about whether a person answered
-(or which one); a call is stuck when it had no end by the deadline; an agent is wrong when,
+(or which one), or when the ACD still holds a call that is over; a call is stuck when it had
+no end by the deadline (a PBX channel up, a call the engine holds, a call the PBX ended
+that the engine has no end for); an agent is wrong when,
 with everything quiet, the ACD still shows them ringing or talking, in a wrap-up long over,
 logged out, or paused for "no answer" (the PBX's agents always answer).
 """
@@ -20,6 +22,8 @@ import re
 from collections import Counter
 
 AGENT = re.compile(r"^Local/(\d+)@agents")
+#: Problems listed with their evidence but not counted as records that disagree about an answer.
+NOT_DISAGREEING = ("stuck", "failed", "end_reason")
 QUIET_STATES = ("available",)
 
 
@@ -68,7 +72,7 @@ def tally(run: dict) -> dict:
         rec = pbx.get(uid) or stuck_live.get(uid)
         problems.append({"kind": kind, "call_id": uid, "detail": detail, "pbx": _pbx_brief(rec), "engine": lines})
 
-    ended, reasons = Counter(), Counter()
+    ended, reasons, unrecorded = Counter(), Counter(), []
     for uid, rec in pbx.items():
         story = eng.get(uid)
         end = story["end"] if story else None
@@ -78,17 +82,24 @@ def tally(run: dict) -> dict:
             if story is None and rec.get("hangup_by") == "pbx-killed":
                 ended["killed_before_the_engine_saw_it"] += 1
                 continue
-            problem("no_engine_record", uid, "the PBX carried this call; the engine logged no end for it")
+            unrecorded.append(uid)                     # stuck: the call ended with no engine record
             continue
         ended[end.get("outcome") or "?"] += 1
         reasons[f"{end.get('outcome')}: {_reason(end.get('reason'))}"] += 1
         if end.get("outcome") == "failed":
             problem("failed", uid, f"engine: failed ({end.get('reason')})")
+        if rec.get("hangup_by") == "pbx-killed" and "pbx lost" not in str(end.get("reason")):
+            problem("end_reason", uid, f"the PBX died with the call up; engine: {end.get('outcome')} "
+                                       f"({end.get('reason')}), not 'pbx lost'")
         _compare(uid, rec, end, run, problem)
+    for uid, letters in run["acd_out"].items():      # the statistics' answered calls, the other way round
+        if "A" in letters and uid not in stuck_live and not pbx_agent(pbx.get(uid) or {}):
+            problem("acd_statistics", uid, "counted answered in the statistics; " +
+                    ("the PBX saw no agent answer" if uid in pbx else "the PBX never carried such a call"))
     callbacks = Counter((s["end"] or {}).get("outcome", "open") for uid, s in eng.items()
                         if uid not in pbx and s["start"] is not None and not _is_inbound_start(s["start"], run["dids"]))
 
-    stuck = sorted(set(stuck_live) | set(run["held_at_deadline"]) | set(run["acd_pending_inbound"]))
+    stuck = sorted(set(stuck_live) | set(run["held_at_deadline"]) | set(unrecorded))
     for uid in stuck:
         where = []
         if uid in stuck_live:
@@ -96,13 +107,18 @@ def tally(run: dict) -> dict:
             where.append(f"PBX channel up ({r.get('_application')} in {r.get('_context')})")
         if uid in run["held_at_deadline"]:
             where.append("the engine still holds it")
-        if uid in run["acd_pending_inbound"]:
-            where.append("the ACD still has it waiting or offered")
+        if uid in unrecorded:
+            where.append("the PBX carried it to its end; the engine logged no end for it")
         problem("stuck", uid, "; ".join(where))
+    for uid in run["acd_pending_inbound"]:
+        if uid not in stuck:
+            call = run["acd_calls"].get(uid, {})
+            problem("acd_vs_engine", uid, f"the call is over; the ACD still has it {call.get('state')} "
+                                          f"(agent {call.get('agent_id') or '-'}, offers taken back {call.get('reaped')})")
 
     wrong = _agents_wrong(run["agents"], run["quiet_at"])
     silences = sorted(((r.get("max_silence_s") or 0.0, uid) for uid, r in {**pbx, **stuck_live}.items()), reverse=True)
-    disagree = sorted({p["call_id"] for p in problems if p["kind"] not in ("stuck", "failed")})
+    disagree = sorted({p["call_id"] for p in problems if p["kind"] not in NOT_DISAGREEING})
     figures = {
         "offered": run["offered"],
         "pbx_inbound_calls": len(pbx) + len(set(stuck_live) - set(pbx)),
@@ -124,6 +140,9 @@ def tally(run: dict) -> dict:
                              for s, uid in silences[:8]],
         "callback_calls": dict(sorted(callbacks.items())),
         "callback_tasks": run["callback_tasks"],
+        "callback_tasks_failed": [{"task": c["call_id"], "attempts": c.get("attempts"), "reason": c.get("reason")}
+                                  for c in run["acd_calls"].values()
+                                  if c.get("kind") == "callback" and c.get("state") == "failed"],
         "problem_kinds": dict(Counter(p["kind"] for p in problems)),
     }
     return {"figures": figures, "problems": problems, "agents_wrong": wrong}
