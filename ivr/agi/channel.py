@@ -340,7 +340,12 @@ class AgiChannel:
 
     # ---------------------------------------------------------------- redirect
     async def redirect(self) -> None:
-        """Send the channel back into AGI; a running command ends with CallInterrupted."""
+        """Send the channel back into AGI; a running command ends with CallInterrupted.
+
+        Survives an AMI outage: a Redirect never sent goes out once the link is back; one
+        whose fate is unknown is settled by the new AsyncAGIStart, or by the channel's
+        Status when that event was lost.
+        """
         if self.hung_up:
             raise CallerHungUp(self.hangup_cause or "caller gone")
         if self._redirecting is not None:
@@ -348,17 +353,45 @@ class AgiChannel:
             return
         self._redirecting = asyncio.get_running_loop().create_future()
         try:
+            for _attempt in range(3):
+                await self._send_redirect()
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._redirecting), self.deadlines.redirect_s)
+                    return
+                except TimeoutError:
+                    pass
+                status = await self._status()
+                if status == {}:
+                    self.close("channel gone during a Redirect")
+                    raise CallerHungUp("channel gone")
+                if status and (status.get("Application") or "").lower() == "agi":
+                    # Back in AGI, its AsyncAGIStart lost in an outage: carry on in the new session.
+                    self.log.info("call.redirect_landed_unseen")
+                    self._agi_active = True
+                    self.agi_sessions += 1
+                    return
+            raise AgiError(f"Redirect of {self.channel} did not land")
+        finally:
+            self._redirecting = None
+
+    async def _send_redirect(self) -> None:
+        headers = {"Channel": self.channel, "Context": self.resume.context,
+                   "Exten": self.resume.exten, "Priority": self.resume.priority}
+        while True:
             try:
-                await self.link.action("Redirect", {"Channel": self.channel, "Context": self.resume.context,
-                                                    "Exten": self.resume.exten, "Priority": self.resume.priority})
+                await self.link.action("Redirect", headers)
+                return
             except AmiActionError as exc:
                 if _is_channel_gone(exc):
                     self.close("channel does not exist")
                     raise CallerHungUp("channel does not exist") from None
                 raise AgiError(f"Redirect refused: {exc}") from None
-            await asyncio.wait_for(asyncio.shield(self._redirecting), self.deadlines.redirect_s)
-        finally:
-            self._redirecting = None
+            except AmiConnectionLost as exc:
+                if exc.sent:
+                    return          # it may have run: the new session (or the Status) tells
+                await self._wait_for_link("Redirect")
+            except AmiTimeout:
+                return
 
     async def _redrive(self, line: str) -> None:
         """Nothing answers for this channel: a fresh AGI session, or hang it up with the reason."""

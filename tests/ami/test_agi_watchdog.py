@@ -221,3 +221,43 @@ async def test_a_command_across_a_dropped_connection_still_reaches_an_end():
     result, connections = await with_call(pbx, body)
     assert result is None and connections == 2
     assert pbx.commands and pbx.commands[-1] in ('STREAM FILE hello-world ""', "NOOP")
+
+
+async def test_a_redirect_whose_answer_and_new_session_were_lost_is_settled_by_status():
+    """The link drops right after the Redirect went out: the new AsyncAGIStart is never seen."""
+    cut: list[bool] = []
+
+    def handler(conn, msg):
+        if (msg.action or "").lower() == "redirect" and not cut:
+            cut.append(True)
+            conn.abort()          # Asterisk did it, but nobody heard the answer or the new session
+            return b""
+        return pbx(conn, msg)
+
+    pbx = Pbx(lambda c: None)
+
+    async def body(call, server):
+        await call.redirect()
+        return call.agi_sessions
+
+    assert await with_call(handler, body) == 2
+    assert cut == [True]
+
+
+async def test_a_redirect_asked_while_the_link_is_down_goes_out_once_it_is_back():
+    pbx = Pbx(lambda c: None)
+    pbx.on_redirect = lambda conn: conn.send(event("AsyncAGIEnd") + event("AsyncAGIStart", Context="hotline-resume"))
+
+    async def body(call, server):
+        server.conns[0].abort()
+        await asyncio.wait_for(_until(lambda: not call.link.connected), 5)
+        await call.redirect()
+        return len(server.conns), call.agi_sessions, len(server.actions("Redirect"))
+
+    connections, sessions, redirects = await with_call(pbx, body)
+    assert connections == 2 and sessions == 2 and redirects == 1
+
+
+async def _until(predicate):
+    while not predicate():
+        await asyncio.sleep(0.001)
