@@ -217,11 +217,16 @@ class AcdServices:
 
     async def record(self, call: CallControl, result: FlowResult) -> None:
         rec = self.records(call.call_id)
+        outcome = dict(result.outcome)
+        if rec is not None and rec.agent_answered is not None and outcome.get("kind") == "queue":
+            # A person answered, whatever cut the call short afterwards (a hang-up mid-talk, the PBX
+            # dying): the flow's provisional "not talked" must not reach the record.
+            outcome.update(talked=True, agent=rec.agent or outcome.get("agent", ""))
         data = {
             "call_id": call.call_id, "caller": call.caller, "dialled": call.dialled,
             "flow": result.flow, "version": result.version, "center": result.center,
             "path": [f"{p.flow}:{p.node}" for p in result.path], "keys": result.keys,
-            "outcome": result.outcome, "survey": result.survey, "to_queue_s": result.to_queue_s,
+            "outcome": outcome, "survey": result.survey, "to_queue_s": result.to_queue_s,
         }
         if rec is not None:
             data.update({"queue": rec.queue, "agent": rec.agent, "queued": rec.queued,

@@ -265,6 +265,8 @@ class Engine:
 
     def _settle(self, call: AgiCall, record: CallRecord, reason: str) -> None:
         """The record's last word: it must agree with what the ACD was told."""
+        if call.hangup_cause.startswith("pbx lost"):
+            reason = "pbx lost"     # the flow may have ended quietly, but this is why
         record.reason = record.reason or reason
         if record.agent_answered is not None and record.outcome in ("", "abandoned", "failed"):
             record.outcome = "answered"    # a person talked with the caller, whatever cut it short

@@ -54,3 +54,31 @@ async def hotline(program, agents=None, *, speed: float = 40.0, seed: int = 1, d
         await engine.stop(timeout=2)
         await link.close()
         await pbx.stop()
+
+
+@contextlib.asynccontextmanager
+async def full_runtime(*, agents: int = 1, speed: float = 20.0, talk_s: float = 600.0, seed: int = 3):
+    """The whole engine (shipped flows, in-memory ACD) on a built-in PBX whose agents talk ``talk_s``."""
+    from ivr import settings as settings_mod
+    from ivr.demo import DemoOptions, _acd_and_prompts
+    from ivr.pbx.scripts import AgentBehaviour
+    from ivr.runtime import build_runtime
+
+    secret = os.urandom(8).hex()
+    acd_config, prompts = _acd_and_prompts(DemoOptions(agents=agents))
+    pbx = Pbx(PbxConfig.load(speed=speed, seed=seed, secret=secret),
+              agents={a.dial: AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=talk_s, ends="agent")
+                      for a in acd_config.agents})
+    pbx.config.prompts.update(prompts)
+    host, port = await pbx.start()
+    settings = settings_mod.load()
+    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
+    settings.ami.ping_interval_s, settings.ami.backoff_initial_s, settings.ami.backoff_max_s = 0.5, 0.05, 0.2
+    runtime = await build_runtime(settings, secret=secret, acd_store="memory", acd_config=acd_config,
+                                  login_all=True, speed=speed, node="test")
+    await runtime.start()
+    try:
+        yield pbx, runtime
+    finally:
+        await runtime.stop()
+        await pbx.stop()

@@ -1,17 +1,13 @@
-"""An overloaded Asterisk: new callers are told and called back; calls already held go on."""
+"""The whole engine under faults: an overloaded Asterisk sheds new callers, a PBX crash keeps the records true."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 from acd.model import CallKind
-from ivr import settings as settings_mod
-from ivr.demo import DemoOptions, _acd_and_prompts
-from ivr.pbx.config import PbxConfig
-from ivr.pbx.core import Pbx
-from ivr.pbx.scripts import AgentBehaviour, CallerScript
-from ivr.runtime import build_runtime
+from ivr.pbx.scripts import CallerScript
+
+from engine_harness import full_runtime
 
 
 async def until(predicate, timeout=20.0, what="condition"):
@@ -21,21 +17,8 @@ async def until(predicate, timeout=20.0, what="condition"):
 
 
 async def test_new_callers_are_shed_with_a_callback_while_asterisk_is_slow():
-    speed = 20.0
-    secret = os.urandom(8).hex()
-    acd_config, prompts = _acd_and_prompts(DemoOptions(agents=1))
-    pbx = Pbx(PbxConfig.load(speed=speed, seed=3, secret=secret),
-              agents={a.dial: AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=600.0, ends="agent")
-                      for a in acd_config.agents})
-    pbx.config.prompts.update(prompts)
-    host, port = await pbx.start()
-    settings = settings_mod.load()
-    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
-    runtime = await build_runtime(settings, secret=secret, acd_store="memory", acd_config=acd_config,
-                                  login_all=True, speed=speed, node="shed-test")
-    await runtime.start()
-    engine, link = runtime.engine, runtime.link
-    try:
+    async with full_runtime(agents=1) as (pbx, runtime):
+        engine, link = runtime.engine, runtime.link
         link.liveness.slow_s, link.liveness.overload_s = 0.05, 0.1
         first = pbx.place_call(CallerScript(number="13912345601", keys=[(0.5, "1")]))
         await until(lambda: any(d.status == "ANSWER" for d in first.record.dials), what="the one agent talking")
@@ -50,10 +33,25 @@ async def test_new_callers_are_shed_with_a_callback_while_asterisk_is_slow():
         assert shed.outcome == "shed" and "callback registered" in shed.reason
         assert rec.hangup_by == "engine"
         task = await runtime.acd.get_call(rec.call_id)
-        assert task is not None and (task.kind == CallKind.CALLBACK or task.callback_requested)
+        assert task is not None and task.kind == CallKind.CALLBACK
         # The call already held was never let go.
-        assert rec.call_id != first.record.call_id and first.record.call_id in engine.records
+        assert first.record.call_id in engine.records
         assert engine.status()["shed"] == 1
-    finally:
-        await runtime.stop()
-        await pbx.stop()
+
+
+async def test_a_pbx_crash_mid_talk_reaches_the_acd_record_and_statistics_as_answered():
+    async with full_runtime(agents=1) as (pbx, runtime):
+        engine = runtime.engine
+        handle = pbx.place_call(CallerScript(number="13912345603", keys=[(0.5, "1")]))
+        await until(lambda: any(d.status == "ANSWER" for d in handle.record.dials), what="talking")
+        call_id = handle.record.call_id
+        await pbx.restart(down_s=0.2)
+        await until(lambda: any(r.call_id == call_id for r in engine.finished), what="call closed out")
+        rec = next(r for r in engine.finished if r.call_id == call_id)
+        assert rec.outcome == "answered" and rec.reason == "pbx lost" and rec.agent == "1001"
+        exported = {r["call_id"]: r for r in await runtime.acd.store.records(0)}
+        assert exported[call_id]["outcome"]["talked"] is True
+        stats = await runtime.acd.stats()
+        assert stats["total"]["answered"] == 1
+        agent = next(a for a in await runtime.acd.store.agents() if a.id == "1001")
+        assert agent.state != "talking"
