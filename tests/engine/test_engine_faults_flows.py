@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from structlog.testing import capture_logs
+
 from acd.model import CallKind
 from ivr.pbx.scripts import CallerScript
 
@@ -55,3 +57,20 @@ async def test_a_pbx_crash_mid_talk_reaches_the_acd_record_and_statistics_as_ans
         assert stats["total"]["answered"] == 1
         agent = next(a for a in await runtime.acd.store.agents() if a.id == "1001")
         assert agent.state != "talking"
+
+
+async def test_callers_reach_a_person_when_the_menu_and_the_queue_announcement_are_missing_on_the_pbx():
+    """GET DATA of a missing file answered result=-1 and the engine hung up; STREAM FILE of the
+    queue announcement ended AGI and the dialplan hung up every caller who waited 30 s."""
+    async with full_runtime(agents=1, talk_s=45.0) as (pbx, runtime):
+        for name in [n for n in pbx.config.prompts if n.endswith(("_menu", "queue_wait"))]:
+            del pbx.config.prompts[name]
+        with capture_logs() as logs:
+            first = pbx.place_call(CallerScript(number="13912345604", keys=[(0.5, "1")]))
+            second = pbx.place_call(CallerScript(number="13912345605", keys=[(0.5, "1")]))
+            first_rec, second_rec = await first.wait(60), await second.wait(60)
+            await until(lambda: not runtime.engine.calls, what="both calls ended")
+    records = {r.call_id: r for r in runtime.engine.finished}
+    assert records[first_rec.call_id].outcome == records[second_rec.call_id].outcome == "answered"
+    missing = {e["sound"] for e in logs if e["event"] == "call.prompt_missing"}
+    assert "ivr/zh/queue_wait" in missing and any(name.endswith("_menu") for name in missing)
