@@ -77,14 +77,15 @@ def parse(argv: list[str] | None = None) -> tuple[Options, bool]:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--faults", default="all",
                    help=f"comma list of: {', '.join(FAULTS)} (or all, none); NAME=SECONDS[:MODE] for one "
-                        "fault of that length instead of the usual ones, e.g. freeze=12,drop=0.3:blackhole")
+                        "fault of that length instead of the usual ones, NAME@AT to run it AT seconds after "
+                        "the first login, e.g. freeze=12,drop=0.3:blackhole@40,kill@60")
     p.add_argument("--quick", action="store_true", help="fewer calls, shorter faults")
     p.add_argument("--settle-s", type=float, help="after the load, how long calls may take to end (default 240)")
     p.add_argument("--workdir", help="keep everything here (default: a new temporary folder)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = p.parse_args(argv)
     names = list(FAULTS) if a.faults == "all" else [] if a.faults == "none" else [f.strip() for f in a.faults.split(",")]
-    unknown = [n for n in names if n.split("=")[0] not in FAULTS]
+    unknown = [n for n in names if n.split("@")[0].split("=")[0] not in FAULTS]
     if unknown:
         p.error(f"--faults: unknown {', '.join(unknown)} (known: {', '.join(FAULTS)})")
     for n in names:

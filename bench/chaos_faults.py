@@ -52,11 +52,19 @@ SPEC = {"drop": ("s", ("refuse", "blackhole")), "kill": ("down_s", ()), "freeze"
         "refuse-callback": ("s", ("failure", "error"))}
 
 
-def fault_spec(text: str) -> tuple[str, dict | None]:
-    """``freeze=12`` -> ("freeze", {"s": 12.0}); ``drop=0.3:blackhole``; ``kill`` -> ("kill", None)."""
+def fault_spec(text: str) -> tuple[str, dict | None, float | None]:
+    """``freeze=12`` -> ("freeze", {"s": 12.0}, None); ``drop=0.3:blackhole``; ``kill@60`` -> ("kill",
+    None, 60.0): at 60 s from the first login instead of its place in the shuffled schedule."""
+    text, _, at_text = text.partition("@")
+    at = None
+    if at_text:
+        try:
+            at = float(at_text)
+        except ValueError:
+            raise ValueError(f"@{at_text!r} is not a number of seconds") from None
     name, sep, value = text.partition("=")
     if not sep:
-        return name, None
+        return name, None, at
     key, modes = SPEC[name]
     secs, _, mode = value.partition(":")
     try:
@@ -70,7 +78,7 @@ def fault_spec(text: str) -> tuple[str, dict | None]:
     params = {key: seconds}
     if modes:
         params["mode"] = mode or modes[0]
-    return name, params
+    return name, params, at
 
 
 def schedule(opts) -> list[Fault]:
@@ -92,20 +100,25 @@ def schedule(opts) -> list[Fault]:
     }
     window = 10.0 if q else 15.0
     menu["refuse-callback"] = [Fault("refuse-callback", {"s": window, "mode": m}) for m in ("failure", "error")]
-    during = []
+    during, fixed = [], []
     for text in opts.faults:
-        name, params = fault_spec(text)
-        if params is None:
-            during += menu[name]
-        else:
-            usual = dict(menu[name][0].params)
-            usual.update(params)
-            during.append(Fault(name, usual))
+        name, params, at = fault_spec(text)
+        chosen = menu[name] if params is None else [Fault(name, {**menu[name][0].params, **params})]
+        for f in chosen:
+            f.at = at if at is not None else -1.0
+        (during if at is None else fixed).extend(chosen)
     random.Random(opts.seed).shuffle(during)
+    # Callbacks come in bursts after callers were cut off: refuse them right after the kill.
+    refuse = [f for f in during if f.name == "refuse-callback"]
+    kill = next((f for f in during if f.name == "kill"), None)
+    if kill is not None:
+        during = [f for f in during if f not in refuse]
+        at = during.index(kill) + 1
+        during[at:at] = refuse
     load_s = opts.calls / opts.rate
     for i, f in enumerate(during):
         f.at = round(load_s * (0.08 + 0.84 * i / max(1, len(during))), 1)
-    return during
+    return sorted(during + fixed, key=lambda f: f.at)
 
 
 class Chaos:
