@@ -160,10 +160,12 @@ class Engine:
         uid = data.call_id
         self.repairs.pop(data.channel, None)
         if program is None:
-            program = self.context_programs.get(data.context, self.program)
-            if self.shed_program is not None and self._overloaded():
-                program = self.shed_program
-                self.shed += 1
+            program = self.context_programs.get(data.context)
+            if program is None:         # a caller (not an agent's callback leg): may be shed
+                program = self.program
+                if self.shed_program is not None and self._overloaded():
+                    program = self.shed_program
+                    self.shed += 1
         call = AgiCall(self.link, data, resume=self.resume, deadlines=self.deadlines,
                        sound_seconds=self.sound_seconds)
         if data.cleaned:
@@ -266,7 +268,7 @@ class Engine:
     def _settle(self, call: AgiCall, record: CallRecord, reason: str) -> None:
         """The record's last word: it must agree with what the ACD was told."""
         if call.hangup_cause.startswith("pbx lost"):
-            reason = "pbx lost"     # the flow may have ended quietly, but this is why
+            record.reason = "pbx lost"   # whatever the program said before, this is why it ended
         record.reason = record.reason or reason
         if record.agent_answered is not None and record.outcome in ("", "abandoned", "failed"):
             record.outcome = "answered"    # a person talked with the caller, whatever cut it short

@@ -131,3 +131,24 @@ async def test_caller_ids_with_cr_lf_are_served_clean():
     assert "\r" not in by_number["13800001017"].caller_name and "\n" not in by_number["13800001017"].caller_name
     events = [e["event"] for e in logs]
     assert "call.caller_id_repaired" in events
+
+
+async def test_shedding_never_takes_an_agents_callback_leg():
+    """Under overload a callback's agent leg entered the shed program: the agent heard the notice."""
+    ran: list[str] = []
+
+    async def callback_leg(call, record):
+        ran.append("callback")
+        await call.hangup()
+
+    async def shed(call, record):
+        ran.append("shed")
+        await call.hangup()
+
+    async with hotline(MinimalProgram(FirstFreeAgents([A1]))) as h:
+        h.engine.context_programs["hotline-callback"] = callback_leg
+        h.engine.shed_program, h.engine.max_calls = shed, 0     # every new caller is shed
+        leg = h.pbx.place_call(CallerScript(number="12345", did="13800001018", context="hotline-callback"))
+        caller = h.pbx.place_call(CallerScript(number="13800001019"))
+        await all_ended(h, [leg, caller])
+    assert sorted(ran) == ["callback", "shed"]
