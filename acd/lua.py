@@ -284,9 +284,10 @@ if status == 'ANSWER' then
   if c.state == 'connected' and c.agent_id == aid then return 'connected' end
   if c.state ~= 'offered' and c.state ~= 'waiting' then return 'stale' end
   if c.state == 'waiting' or c.agent_id ~= aid then
-    -- taken back (reaped, re-offered) while this report was on its way: the call's owner
-    -- is the only one dialling for it, so the answer stands if the agent is not on another call
-    if not a or (a.state ~= 'available' and a.state ~= 'ringing') then return 'stale' end
+    -- taken back (reaped, re-offered, the agent paused for a miss) while this report was on
+    -- its way: the call's owner is the only one dialling for it, so the answer stands unless
+    -- the agent is talking on another call
+    if not a or (a.state == 'talking' and a.call_id ~= cid) then return 'stale' end
     if c.state == 'offered' then
       local ok = P .. 'agent:' .. c.agent_id
       local other = getj(ok)

@@ -291,7 +291,7 @@ class MemoryStore(Store):
         if call.state not in (CallState.OFFERED, CallState.WAITING):
             return "stale"
         if call.state == CallState.WAITING or call.agent_id != agent_id:
-            if agent is None or agent.state not in (AgentState.AVAILABLE, AgentState.RINGING):
+            if agent is None or (agent.state == AgentState.TALKING and agent.call_id != call.call_id):
                 return "stale"
             other = self._agents.get(call.agent_id) if call.state == CallState.OFFERED else None
             if other is not None and other.call_id == call.call_id and other.state == AgentState.RINGING:

@@ -316,6 +316,20 @@ async def test_a_late_answer_stands_after_the_offer_was_taken_back(store, cfg):
     assert await store.ring_result("z", "c1", "ANSWER", T0 + 73, 2) == "stale"
 
 
+async def test_a_late_answer_stands_even_when_the_agent_was_paused_meanwhile(store, cfg):
+    """Seen in the chaos benchmark: a frozen PBX delayed DialEnd past the offer's end, the agent
+    was paused for the 'miss', and the answer was refused while agent and caller talked."""
+    await ready(store, cfg, "c1")
+    await store.enqueue(mk_call("x"))
+    await store.claim([("x", "c1", 10, 5)], T0 + 1)
+    assert await store.reap_offers(T0 + 17) == ["x"]
+    await store.agent_action("c1", "pause", "no answer", T0 + 18)
+    assert await store.ring_result("x", "c1", "ANSWER", T0 + 19, 2) == "connected"
+    a = await store.get_agent("c1")
+    assert (a.state, a.call_id) == ("talking", "x")
+    assert await store.call_ended("x", "c1", 30, T0 + 49, 0)
+
+
 async def test_callback_refused_by_the_pbx_backs_off_and_never_costs_the_agent(store, cfg):
     await ready(store, cfg, "c1")
     await store.enqueue(mk_call("x", caller="13912345678"))
