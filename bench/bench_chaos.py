@@ -267,6 +267,7 @@ def print_table(v: dict) -> None:
     rows += [(f"    {k}", n) for k, n in f["ended_by_reason"].items()]
     rows += [(f"  answered per {k}", n) for k, n in f["answered_by_witness"].items()]
     rows += [("stuck", f["stuck"]), ("disagreeing", f["disagreeing"]), ("agents wrong", f["agents_wrong"]),
+             ("agents on two calls at once", f["agents_double_booked"]),
              ("longest silence (PBX s)", f["max_silence_s"]), ("calls with silence > 5 s", f["silence_over_5s"]),
              ("calls with silence > 15 s", f["silence_over_15s"]), ("callback calls", f["callback_calls"]),
              ("callback tasks", f["callback_tasks"]), ("callback tasks failed", len(f["callback_tasks_failed"])), ("originates refused by the PBX", f["originates_refused"]),
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_table(verdict)
     f = verdict["figures"]
-    return 0 if f["stuck"] == 0 and f["disagreeing"] == 0 and f["agents_wrong"] == 0 else 1
+    return 0 if f["stuck"] == f["disagreeing"] == f["agents_wrong"] == f["agents_double_booked"] == 0 else 1
 
 
 if __name__ == "__main__":

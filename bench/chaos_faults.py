@@ -108,17 +108,17 @@ def schedule(opts) -> list[Fault]:
             f.at = at if at is not None else -1.0
         (during if at is None else fixed).extend(chosen)
     random.Random(opts.seed).shuffle(during)
-    # Callbacks come in bursts after callers were cut off: refuse them right after the kill.
-    refuse = [f for f in during if f.name == "refuse-callback"]
-    kill = next((f for f in during if f.name == "kill"), None)
-    if kill is not None:
-        during = [f for f in during if f not in refuse]
-        at = during.index(kill) + 1
-        during[at:at] = refuse
+    # Callbacks come in a burst a few seconds after callers were cut off: refuse them as soon
+    # as the kill is over (each window still waits for a callback to be due).
+    kill = next((f for f in during + fixed if f.name == "kill"), None)
+    follow = [f for f in during if f.name == "refuse-callback"] if kill is not None else []
+    during = [f for f in during if f not in follow]
     load_s = opts.calls / opts.rate
     for i, f in enumerate(during):
         f.at = round(load_s * (0.08 + 0.84 * i / max(1, len(during))), 1)
-    return sorted(during + fixed, key=lambda f: f.at)
+    for i, f in enumerate(follow):
+        f.at = round(kill.at + 0.1 * (i + 1), 1)
+    return sorted(during + follow + fixed, key=lambda f: f.at)
 
 
 class Chaos:
@@ -217,10 +217,12 @@ class Chaos:
 
     async def _callback_due(self) -> bool:
         now = time.time()
-        for key in await self.redis.call("KEYS", "hotline:call:cb:*") or []:
+        for key in await self.redis.call("KEYS", "hotline:call:*") or []:
             raw = await self.redis.call("GET", key)
-            task = json.loads(raw) if isinstance(raw, str) and raw.startswith("{") else {}
-            if task.get("state") == "waiting" and task.get("due_at", 0) <= now + 1.0:
+            if not isinstance(raw, str) or '"callback"' not in raw:
+                continue
+            task = json.loads(raw)      # a callback task: cb:<call> for an abandon, <call> for a shed caller
+            if task.get("kind") == "callback" and task.get("state") == "waiting" and task.get("due_at", 0) <= now + 1.0:
                 return True
         return False
 

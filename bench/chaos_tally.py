@@ -22,8 +22,9 @@ import re
 from collections import Counter
 
 AGENT = re.compile(r"^Local/(\d+)@agents")
+AGENT_LEG = re.compile(r"^Local/(\d+)@agents-[0-9a-f]+;2$")      # a callback's originate: the agent's phone
 #: Problems listed with their evidence but not counted as records that disagree about an answer.
-NOT_DISAGREEING = ("stuck", "failed", "end_reason")
+NOT_DISAGREEING = ("stuck", "failed", "end_reason", "agent_double_booked")
 QUIET_STATES = ("available",)
 
 
@@ -117,6 +118,10 @@ def tally(run: dict) -> dict:
                                           f"(agent {call.get('agent_id') or '-'}, offers taken back {call.get('reaped')})")
 
     wrong = _agents_wrong(run["agents"], run["quiet_at"])
+    double = _double_booked(run["pbx_records"] + run["killed"])
+    for d in double:
+        problem("agent_double_booked", d["calls"][1], f"agent {d['agent']} answered it while still on "
+                                                      f"{d['calls'][0]} ({d['overlap_s']} s together)")
     silences = sorted(((r.get("max_silence_s") or 0.0, uid) for uid, r in {**pbx, **stuck_live}.items()), reverse=True)
     disagree = sorted({p["call_id"] for p in problems if p["kind"] not in NOT_DISAGREEING})
     figures = {
@@ -132,6 +137,7 @@ def tally(run: dict) -> dict:
         "stuck": len(stuck),
         "disagreeing": len(disagree),
         "agents_wrong": len(wrong),
+        "agents_double_booked": len(double),
         "max_silence_s": round(silences[0][0], 2) if silences else 0.0,
         "silence_over_5s": sum(1 for s, _ in silences if s > 5),
         "silence_over_15s": sum(1 for s, _ in silences if s > 15),
@@ -192,6 +198,28 @@ def _agents_wrong(agents: list[dict], now: float) -> list[dict]:
         if why:
             out.append({"agent": a.get("id"), "state": state, "reason": a.get("reason"), "why": why,
                         "call_id": a.get("call_id"), "pending": a.get("pending")})
+    return out
+
+
+def _double_booked(records: list[dict]) -> list[dict]:
+    """An agent's phone in two conversations at once, by the PBX: inbound dials it answered and
+    the callbacks that rang it (the originate's agent leg), answer to end."""
+    spans: dict[str, list] = {}
+    for r in records:
+        end = r.get("end") or r.get("_killed_at")
+        m = AGENT_LEG.match(r.get("channel") or "")
+        if m and r.get("answered") and end:
+            spans.setdefault(m.group(1), []).append((r["answered"], end, r["call_id"]))
+        for d in r.get("dials") or []:
+            m = AGENT.match(d.get("target", ""))
+            if m and d.get("status") == "ANSWER" and d.get("answered"):
+                spans.setdefault(m.group(1), []).append((d["answered"], d.get("end") or end or d["answered"], r["call_id"]))
+    out = []
+    for agent, items in spans.items():
+        items.sort()
+        for (s1, e1, c1), (s2, e2, c2) in zip(items, items[1:]):
+            if s2 < e1 - 0.5:
+                out.append({"agent": agent, "calls": [c1, c2], "overlap_s": round(min(e1, e2) - s2, 1)})
     return out
 
 
