@@ -31,7 +31,7 @@ async def test_a_short_chaos_run_ends_every_call_and_the_records_agree(tmp_path)
         (summary, f["ended_by_reason"], shown, verdict["agents_wrong"][:5])
     answered = f["answered_by_witness"]
     assert answered["pbx_agent_answered"] == answered["engine_answered"] == answered["acd_statistics_answered"] > 0
-    seen = {fe["label"].split()[-1].split("(")[0]: fe for fe in verdict["faults"]}
+    seen = {fe["label"].split("(")[0].split()[-1]: fe for fe in verdict["faults"]}
     assert set(seen) == {"drop", "kill", "redis-oom", "flow-bomb"}
     assert not any(fe["detail"].startswith("could not inject") for fe in verdict["faults"])
     assert any("flows.reload_refused" in line for line in seen["flow-bomb"]["seen"])
