@@ -7,35 +7,16 @@ import asyncio
 import json
 import sys
 
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be above 0")
-    return value
+from ivr.argtypes import positive_float, positive_int
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run a simulated hotline on the built-in PBX",
                        description="Start the built-in PBX, the engine and a stream of simulated callers "
                                    "and agents; show live progress; end with a summary.")
-    p.add_argument("--calls", type=_positive_int, default=100, help="callers to place (default 100)")
-    p.add_argument("--agents", type=_positive_int, default=10, help="agents on duty (default 10)")
-    p.add_argument("--speed", type=_positive_float, default=40.0,
+    p.add_argument("--calls", type=positive_int, default=100, help="callers to place (default 100)")
+    p.add_argument("--agents", type=positive_int, default=10, help="agents on duty (default 10)")
+    p.add_argument("--speed", type=positive_float, default=40.0,
                    help="how many times faster than real time the PBX runs (default 40)")
     p.add_argument("--seed", type=int, default=1, help="random seed for callers and agents")
     p.add_argument("--minimal", action="store_true",
@@ -63,7 +44,13 @@ def run(args) -> int:
 
 
 async def _with_progress(run_demo, options):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("[bold]calls"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn()) as progress:

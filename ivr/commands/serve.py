@@ -11,6 +11,7 @@ import asyncio
 import pathlib
 import signal
 
+from ivr.argtypes import seconds
 from ivr.cli import UserError
 
 
@@ -46,13 +47,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="Asterisk's sounds folder (e.g. /var/lib/asterisk/sounds): refuse to start, and refuse a "
                         "reload, when a prompt the flows or the engine play has no file there in a format "
                         "Asterisk reads ('ivr prompts --out DIR' makes placeholders)")
-    p.add_argument("--reload-timeout", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--reload-timeout", type=seconds, default=None, metavar="SECONDS",
                    help="longest a flow reload may take (it runs off the event loop); past it the old flows "
                         "keep serving (default 5)")
     p.add_argument("--minimal", action="store_true",
                    help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
-    p.add_argument("--drain-s", type=_seconds, default=30.0, metavar="SECONDS",
+    p.add_argument("--drain-s", type=seconds, default=30.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: take no new calls, give running ones this long to reach a safe "
                         "point (waiting in a queue, or talking), then leave the rest in AGI for another node "
                         "or this node's successor; a second signal stops at once (default 30)")
@@ -138,13 +139,3 @@ class _Signals:
         else:
             self.first.set()
         self.log.info("serve.signal", signal=signal.Signals(sig).name, again=self.second.is_set() or None)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value

@@ -141,3 +141,17 @@ async def start_redis(port: int, *extra: str) -> subprocess.Popen:
 def stop_redis(proc: subprocess.Popen) -> None:
     proc.kill()
     proc.wait(5)
+
+
+async def until(pred, timeout: float = 15.0, what: str = "", poll_s: float = 0.05):
+    """Poll a condition (plain or awaitable) until it holds; the deadline keeps a broken test from hanging."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = pred()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(poll_s)

@@ -15,19 +15,12 @@ import asyncio
 from acd.model import CallRequest
 from acd.service import Acd
 
+import acd_fixtures
 from acd_fixtures import Ledger, free_port, race_config, redis_store, start_redis, stop_redis, unique_prefix
 
-async def until(pred, timeout=15.0, what=""):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+
+def until(pred, timeout=15.0, what=""):
+    return acd_fixtures.until(pred, timeout, what, poll_s=0.05)
 
 
 async def test_redis_restart_mid_run():

@@ -22,6 +22,7 @@ from acd.redis_faults import is_transient
 from acd.redis_store import RedisStore, _resp
 from acd.service import Acd
 
+import acd_fixtures
 from acd_fixtures import REDIS_HOST, Ledger, free_port, start_redis, stop_redis, unique_prefix, wipe
 
 CFG = """
@@ -33,17 +34,9 @@ agents:
 """ + "".join(f"  - {{id: a{i}, center: changchun, dial: PJSIP/a{i}, skills: {{zh: 3}}}}\n" for i in range(6))
 
 
-async def until(pred, timeout=20.0, what=""):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+
+def until(pred, timeout=20.0, what=""):
+    return acd_fixtures.until(pred, timeout, what, poll_s=0.05)
 
 
 async def redis_cmd(port: int, *args: str) -> str:

@@ -9,7 +9,6 @@ reason 0: the channel could not be created), as a missing context does on Asteri
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -28,6 +27,7 @@ from ivr.engine.engine import EVENT_MASK, Engine
 from ivr.pbx.config import PbxConfig
 from ivr.pbx.core import Pbx
 
+import acd_fixtures
 from acd_fixtures import Clock
 
 CFG = """
@@ -39,17 +39,9 @@ agents:
 """ + "".join(f"  - {{id: a{i}, center: changchun, dial: Local/300{i}@no-such-context}}\n" for i in range(3))
 
 
-async def until(pred, timeout=5.0, what=""):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+
+def until(pred, timeout=5.0, what=""):
+    return acd_fixtures.until(pred, timeout, what, poll_s=0.01)
 
 
 @contextlib.asynccontextmanager
