@@ -223,23 +223,29 @@ class AgiChannel:
             self._pending.pop(command_id, None)
 
     async def _send(self, line: str, command_id: str) -> None:
-        """Hand the command to Asterisk; an unsure send is settled later by the check."""
-        headers = {"Channel": self.channel, "Command": line, "CommandID": command_id}
+        await self._act("AGI", {"Channel": self.channel, "Command": line, "CommandID": command_id}, repr(line))
+
+    async def _act(self, action: str, headers: dict, what: str) -> None:
+        """Send an action about this channel once the link is up; an unsure send counts as sent.
+
+        Only an action that certainly never left is sent again: one whose answer was lost
+        may have run, and what became of it is settled by the deadline's check.
+        """
         while True:
             try:
-                await self.link.action("AGI", headers)
+                await self.link.action(action, headers)
                 return
             except AmiConnectionLost as exc:
                 if exc.sent:
-                    return       # maybe queued, maybe not: the deadline check will tell
-                await self._wait_for_link(line)
+                    return
+                await self._wait_for_link(what)
             except AmiTimeout:
                 return
             except AmiActionError as exc:
                 if _is_channel_gone(exc):
                     self.close("channel does not exist")
                     raise CallerHungUp("channel does not exist") from None
-                raise AgiError(f"{line!r} refused: {exc}") from None
+                raise AgiError(f"{what} refused: {exc}") from None
 
     async def _wait_for_link(self, what: str) -> None:
         if self.link.connected:
@@ -375,23 +381,8 @@ class AgiChannel:
             self._redirecting = None
 
     async def _send_redirect(self) -> None:
-        headers = {"Channel": self.channel, "Context": self.resume.context,
-                   "Exten": self.resume.exten, "Priority": self.resume.priority}
-        while True:
-            try:
-                await self.link.action("Redirect", headers)
-                return
-            except AmiActionError as exc:
-                if _is_channel_gone(exc):
-                    self.close("channel does not exist")
-                    raise CallerHungUp("channel does not exist") from None
-                raise AgiError(f"Redirect refused: {exc}") from None
-            except AmiConnectionLost as exc:
-                if exc.sent:
-                    return          # it may have run: the new session (or the Status) tells
-                await self._wait_for_link("Redirect")
-            except AmiTimeout:
-                return
+        await self._act("Redirect", {"Channel": self.channel, "Context": self.resume.context,
+                                     "Exten": self.resume.exten, "Priority": self.resume.priority}, "Redirect")
 
     async def _redrive(self, line: str) -> None:
         """Nothing answers for this channel: a fresh AGI session, or hang it up with the reason."""
