@@ -235,11 +235,13 @@ async def run(opts: Options) -> dict:
             await lives.stop()
         await redis.stop()
     pbx_records = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines() if line.strip()]
+    (work / "pbx-killed.json").write_text(json.dumps(chaos.killed, ensure_ascii=False), encoding="utf-8")
+    (work / "pbx-live-at-deadline.json").write_text(json.dumps(live, ensure_ascii=False), encoding="utf-8")
     verdict = tally({
         "dids": DIDS, "pbx_records": pbx_records, "killed": chaos.killed, "live_at_deadline": live,
         "engine_events": engine.events, "held_at_deadline": held, "quiet_at": time.time(),
         "acd_pending_inbound": [p for p in pending if not p.startswith("cb:")], "offered": placed,
-        "fault_at": chaos.running_at, **acd})
+        "fault_at": chaos.running_at, "speed": opts.speed, **acd})
     verdict["figures"].update(quiet=quiet, engine_exit=rc, originates_refused=refused,
                               acd_pending=len(pending), engine_task_failures=_last_status(engine).get("task_failures"))
     heard = [(r.get("max_silence_at"), r.get("max_silence_s") or 0.0) for r in pbx_records + chaos.killed + live]
@@ -296,7 +298,7 @@ def print_table(v: dict) -> None:
         print(f"\n... {len(v['problems']) - len(shown)} more problems in --json")
     for a in v["agents_wrong"]:
         print(f"\n[agent] {a['agent']}: {a['why']} (pending={a['pending'] or '-'})")
-    print(f"\nlogs: {v['work']}/engine.log, pbx.log, pbx-records.jsonl, acd-*.json*")
+    print(f"\nlogs: {v['work']}/engine.log, pbx.log, pbx-records.jsonl, pbx-killed.json, acd-*.json*")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,9 @@ BROKEN_FLOW = "flow: city\nentry: nowhere\nnodes: [unclosed\n"
 ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
 
+#: Seconds left between the end of one fault and the start of the next, when they run late.
+GAP_S = 4.0
+
 #: Log events worth showing next to a fault (besides every warning and error).
 NOTABLE = ("ami logged in", "resync.done", "call.taken_up", "flows.reloaded", "flows.reload_refused",
            "acd.store_back", "acd.write_landed", "serve.started")
@@ -128,9 +131,12 @@ class Chaos:
         self.done: list[Fault] = []
         self.killed: list[dict] = []         # the calls up when the PBX was killed, as it listed them
         self.refused_before = 0              # originates refused by the lives that were killed
+        self._last_end = 0.0
 
     async def at(self, fault: Fault, base: float | None = None) -> None:
         when = (base if base is not None else self.t0) + fault.at
+        if self.done and fault.name != "refuse-callback":   # a late fault still leaves a gap,
+            when = max(when, self._last_end + GAP_S)         # so each one's effects can be told apart
         await asyncio.sleep(max(0.0, when - time.monotonic()))
         fault.started = time.time()
         self.log(f"fault {fault.label()} starts")
@@ -139,6 +145,7 @@ class Chaos:
         except Exception as exc:              # the fault itself could not be injected: say so
             fault.detail = f"could not inject: {type(exc).__name__}: {exc}"
         fault.ended = time.time()
+        self._last_end = time.monotonic()
         self.log(f"fault {fault.name} over after {fault.ended - fault.started:.1f} s {fault.detail}")
         self.done.append(fault)
 
@@ -164,8 +171,8 @@ class Chaos:
         return r.get("Message", "")
 
     async def _kill(self, down_s: float) -> str:
-        live = await self.control.live_calls()
         stats = await self.control.stats()
+        live = await self.control.live_calls()      # the last thing before the SIGKILL
         placed = int(stats.get("CallersPlaced", 0))
         self.refused_before += int(stats.get("OriginatesRefused", 0))
         at = time.time()
@@ -270,15 +277,19 @@ class Chaos:
         return f"bomb.yaml ({len(ALIAS_BOMB)} bytes, 9^9 strings once expanded), then removed"
 
     # -- what the engine logged meanwhile --------------------------------------------------------
-    def running_at(self, t: float | None) -> str:
-        """The fault going on at wall time ``t`` (or the last one before it), for a silence."""
+    def running_at(self, t: float | None, seconds: float = 0.0) -> str:
+        """The faults going on while a silence lasted (wall ``t`` to ``t + seconds``), else the
+        last one before it."""
         if t is None:
             return ""
+        over = [f.label().strip() for f in self.done if f.started <= t + seconds and f.ended >= t]
+        if over:
+            return " + ".join(over)
         before = [f for f in self.done if f.started <= t]
         if not before:
             return "before any fault"
         f = before[-1]
-        return f.label().strip() if t <= f.ended else f"{t - f.ended:.0f} s after {f.label().strip()}"
+        return f"{t - f.ended:.0f} s after {f.label().strip()}"
 
     def evidence(self, events: list[dict], silences: list[tuple[float, float]] = (),
                  after_s: float = 15.0) -> list[dict]:

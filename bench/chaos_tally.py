@@ -94,7 +94,10 @@ def tally(run: dict) -> dict:
                                        f"({end.get('reason')}), not 'pbx lost'")
         _compare(uid, rec, end, run, problem)
     for uid, letters in run["acd_out"].items():      # the statistics' answered calls, the other way round
-        if "A" in letters and uid not in stuck_live and not pbx_agent(pbx.get(uid) or {}):
+        rec = pbx.get(uid) or {}
+        if rec.get("hangup_by") == "pbx-killed" and _ringing(rec):
+            continue                                    # answered or not in the instant before the kill
+        if "A" in letters and uid not in stuck_live and not pbx_agent(rec):
             problem("acd_statistics", uid, "counted answered in the statistics; " +
                     ("the PBX saw no agent answer" if uid in pbx else "the PBX never carried such a call"))
     callbacks = Counter((s["end"] or {}).get("outcome", "open") for uid, s in eng.items()
@@ -142,7 +145,8 @@ def tally(run: dict) -> dict:
         "silence_over_5s": sum(1 for s, _ in silences if s > 5),
         "silence_over_15s": sum(1 for s, _ in silences if s > 15),
         "longest_silences": [{"call_id": uid, "seconds": round(s, 2), "engine": _end_word(eng.get(uid)),
-                              "during": run["fault_at"]((pbx.get(uid) or stuck_live.get(uid) or {}).get("max_silence_at"))}
+                              "during": run["fault_at"]((pbx.get(uid) or stuck_live.get(uid) or {}).get("max_silence_at"),
+                                                        s / run["speed"])}
                              for s, uid in silences[:8]],
         "callback_calls": dict(sorted(callbacks.items())),
         "callback_tasks": run["callback_tasks"],
@@ -158,6 +162,9 @@ def _compare(uid: str, rec: dict, end: dict, run: dict, problem) -> None:
     """Whether a person answered, and who, by the PBX, the engine, the ACD's call, stats and record."""
     who = pbx_agent(rec)
     outcome, agent = end.get("outcome"), end.get("agent") or ""
+    if rec.get("hangup_by") == "pbx-killed" and _ringing(rec) and outcome == "answered":
+        who = agent       # the agent's phone rang when the PBX was listed, an instant before the kill:
+                          # an answer in that instant is the PBX's word against nobody's
     if bool(who) != (outcome == "answered"):
         problem("engine_vs_pbx", uid, f"PBX: {'agent ' + who + ' answered' if who else 'no agent answered'}; "
                                       f"engine: {outcome} ({end.get('reason')})")
@@ -181,6 +188,11 @@ def _compare(uid: str, rec: dict, end: dict, run: dict, problem) -> None:
         if talked != bool(who) or (who and (record.get("agent") or record.get("agent_id") or "") != who):
             problem("acd_record_vs_pbx", uid, f"PBX: {who or 'no agent'}; exported record talked={talked} "
                                               f"agent={record.get('agent') or record.get('agent_id') or '-'}")
+
+
+def _ringing(rec: dict) -> bool:
+    dials = rec.get("dials") or []
+    return bool(dials) and not dials[-1].get("status")
 
 
 def _agents_wrong(agents: list[dict], now: float) -> list[dict]:
