@@ -1,8 +1,9 @@
 """Chaos benchmark: several hundred calls through `ivr serve` while the PBX, Redis and the flows fail.
 
-    python bench/bench_chaos.py                       # 300 calls, every fault, about 8 minutes
+    python bench/bench_chaos.py                       # 300 calls, every fault, about 9 minutes
     python bench/bench_chaos.py --quick --json        # 80 calls, short faults, about 2 minutes
     python bench/bench_chaos.py --faults drop,kill --calls 200 --rate 2
+    python bench/bench_chaos.py --faults freeze=12,drop=0.3:blackhole@40,kill@60   # lengths, modes, times
 
 Processes, as in production: the built-in PBX (`python -m ivr.pbx --test-actions`, generating
 its own callers, agents answering `Local/NNNN@agents`), `ivr serve` against it (shipped flows
@@ -19,14 +20,18 @@ AOF on a free port).  On a schedule printed first it injects (`--faults`, defaul
   redis-stall     DEBUG SLEEP
   flow-broken     a syntax error written over a watched flow file, then put back
   flow-bomb       a YAML alias bomb dropped into the flows folder, then removed
-  refuse-callback every callback Originate refused (Response: Error, then OriginateResponse
-                  Failure reason 0), after the load, when the callbacks are rung
+  refuse-callback every callback Originate refused for 15 s (OriginateResponse Failure reason 0,
+                  then Response: Error), from the moment a callback is due; right after the
+                  kill when there is one (its cut-off callers are called back a few seconds later)
 
-Then, once the PBX, the engine and the ACD are quiet (or `--settle-s` after the load), it
-reads the three witnesses (bench/chaos_tally.py) and prints: calls offered, ended by kind,
-stuck, disagreeing, agents in a wrong state, the longest silence a caller heard, each
-problem with its evidence; `--json` for JSON.  Exit status 1 when anything is stuck,
-disagreeing or wrong.  The logs stay in the work folder printed at the end.
+Faults run one at a time, at least 4 s apart.  Then, once the PBX, the engine and the ACD
+are quiet (or `--settle-s` after the load), it reads the three witnesses (bench/chaos_tally.py)
+and prints: calls offered, ended by kind and reason, stuck, disagreeing, agents in a wrong
+state or on two calls at once, the longest silence a caller heard (PBX records' max_silence_s,
+with the faults it overlapped), what the engine logged during each fault, each problem with
+its evidence; `--json` for JSON.  Exit status 1 when anything is stuck, disagreeing or wrong.
+The logs and the ACD's data stay in the work folder printed at the end.  Not modelled: a
+frozen or starved PBX still counts a prompt it should have been playing as heard.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chaos_rig import cpu_hog
+from chaos_rig import Resp, cpu_hog
 
 FAULTS = ("drop", "kill", "freeze", "starve", "slow", "redis-restart", "redis-oom", "redis-stall",
           "flow-broken", "flow-bomb", "refuse-callback")
@@ -210,11 +210,16 @@ class Chaos:
         return r.get("Message", "")
 
     async def _refuse_callback(self, s: float, mode: str, wait_s: float = 40.0) -> str:
-        """Refuse every Originate for ``s`` seconds from the moment a callback is due (up to
-        ``wait_s`` from now): a window with no callback in it would test nothing."""
+        """Refuse every Originate for ``s`` seconds from just before a callback is due (waiting
+        up to ``wait_s`` for one): a window with no callback in it would test nothing."""
         waited = time.monotonic()
-        while time.monotonic() - waited < wait_s and not await self._callback_due():
-            await asyncio.sleep(0.5)
+        due = None
+        while due is None and time.monotonic() - waited < wait_s:
+            due = await self._next_callback_due()
+            if due is None:
+                await asyncio.sleep(0.5)
+        if due is not None:
+            await asyncio.sleep(max(0.0, due - 1.0 - time.time()))
         waited = time.monotonic() - waited
         before = int((await self.control.stats()).get("OriginatesRefused", 0))
         await self.control.test("RefuseOriginate", Seconds=s, Mode=mode)
@@ -222,16 +227,22 @@ class Chaos:
         after = int((await self.control.stats()).get("OriginatesRefused", 0))
         return f"{after - before} originates refused (window opened after {waited:.1f} s waiting for a due callback)"
 
-    async def _callback_due(self) -> bool:
-        now = time.time()
-        for key in await self.redis.call("KEYS", "hotline:call:*") or []:
-            raw = await self.redis.call("GET", key)
-            if not isinstance(raw, str) or '"callback"' not in raw:
-                continue
-            task = json.loads(raw)      # a callback task: cb:<call> for an abandon, <call> for a shed caller
-            if task.get("kind") == "callback" and task.get("state") == "waiting" and task.get("due_at", 0) <= now + 1.0:
-                return True
-        return False
+    async def _next_callback_due(self) -> float | None:
+        """When the next callback task waiting in the ACD is due (cb:<call> for an abandon,
+        <call> for a shed caller), or None."""
+        r = await Resp.connect(self.redis.port)
+        try:
+            due = []
+            for key in await r.call("KEYS", "hotline:call:*") or []:
+                raw = await r.call("GET", key)
+                if not isinstance(raw, str) or '"callback"' not in raw:
+                    continue
+                task = json.loads(raw)
+                if task.get("kind") == "callback" and task.get("state") == "waiting":
+                    due.append(float(task.get("due_at") or 0))
+            return min(due) if due else None
+        finally:
+            r.close()
 
     # -- Redis ---------------------------------------------------------------------------------
     async def _redis_restart(self, down_s: float) -> str:

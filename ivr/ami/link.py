@@ -146,9 +146,16 @@ class AmiLink:
     def overloaded(self) -> bool:
         return self.liveness.overloaded
 
+    @property
+    def ready(self) -> bool:
+        """Logged in and past ``on_connected``: the engine's resync has settled the calls."""
+        return self.connected and self._up.is_set()
+
     async def wait_connected(self, timeout: float) -> bool:
-        """Wait until the link is logged in again; False after ``timeout`` or once closed."""
-        if self.connected:
+        """Wait until the link is logged in again and its resync done; False after ``timeout``
+        or once closed.  A call must not act on the new connection before the resync has told
+        it what became of its channel (a PBX that restarted, not a channel that vanished)."""
+        if self.ready:
             return True
         if self._closing:
             return False
@@ -227,7 +234,6 @@ class AmiLink:
             raise
         self._state = "connected"
         self.liveness.heard()
-        self._up.set()
         self._log.info("ami logged in", user=self.username, version=self._version)
 
     async def _setup(self, proto: LinkProtocol) -> None:
@@ -294,16 +300,17 @@ class AmiLink:
 
     async def _call_on_connected(self) -> None:
         hook = self.on_connected
-        if hook is None:
-            return
         try:
-            result = hook()
-            if inspect.isawaitable(result):
-                await result
+            if hook is not None:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
         except asyncio.CancelledError:
             raise
         except Exception:
             self._log.error("ami on_connected hook failed", exc_info=True)
+        if self.connected:
+            self._up.set()
 
     def _task_done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
