@@ -270,7 +270,8 @@ return cjson.encode(out)
 #: miss), invalid (the callback cannot be dialled: failed now).  An ANSWER stands even
 #: when it arrives late (a repeat, or after the offer was taken back during an outage):
 #: only the call's owner dials for it, so unless the call has ended or the agent is on
-#: another call, the agent answered this caller.
+#: another call, the agent answered this caller (and an offer ringing that agent meanwhile
+#: goes back to its queue's head: an agent takes one call at a time).
 #: Returns connected | requeued | retry | failed | stale.
 RING_RESULT = PRELUDE + r"""
 local cid, aid, status, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -288,6 +289,12 @@ if status == 'ANSWER' then
     -- its way: the call's owner is the only one dialling for it, so the answer stands unless
     -- the agent is talking on another call
     if not a or (a.state == 'talking' and a.call_id ~= cid) then return 'stale' end
+    if a.state == 'ringing' and a.call_id ~= cid then
+      -- re-offered meanwhile: the agent took this caller, so the other offer goes back (no miss)
+      local rk = P .. 'call:' .. a.call_id
+      local rc = getj(rk)
+      if rc and rc.state == 'offered' and rc.agent_id == aid then requeue(rc); setj(rk, rc) end
+    end
     if c.state == 'offered' then
       local ok = P .. 'agent:' .. c.agent_id
       local other = getj(ok)

@@ -293,6 +293,10 @@ class MemoryStore(Store):
         if call.state == CallState.WAITING or call.agent_id != agent_id:
             if agent is None or (agent.state == AgentState.TALKING and agent.call_id != call.call_id):
                 return "stale"
+            ringing = self._calls.get(agent.call_id) if agent.state == AgentState.RINGING else None
+            if ringing is not None and ringing is not call and ringing.state == CallState.OFFERED \
+                    and ringing.agent_id == agent_id:
+                self._requeue(ringing)   # re-offered meanwhile: one call at a time (see lua.RING_RESULT)
             other = self._agents.get(call.agent_id) if call.state == CallState.OFFERED else None
             if other is not None and other.call_id == call.call_id and other.state == AgentState.RINGING:
                 self._make_available(other, now)

@@ -287,7 +287,11 @@ class Acd(StoreAccess, Callbacks, Loops):
 
         fut = self._write("ring_result", (call_key(call_id), agent_key(agent_id)), op)
         result = await self._landed(fut, "ring_result", call_id, "connected" if status == ANSWERED else "requeued")
-        self._seen_state(agent_id, AgentState.TALKING if result == "connected" else AgentState.AVAILABLE)
+        if result == "stale" and local is not None and status == ANSWERED:
+            # the agent is on another call: this caller is still waiting (see lua.RING_RESULT)
+            local.call.state, local.call.agent_id = CallState.WAITING, ""
+        elif result != "stale":
+            self._seen_state(agent_id, AgentState.TALKING if result == "connected" else AgentState.AVAILABLE)
         self._kick.set()
         log.get("acd", call_id=call_id, node=self.node_id).info("acd.ring_result", agent=agent_id, status=status, result=result)
         return result

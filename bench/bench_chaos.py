@@ -6,9 +6,9 @@
     python bench/bench_chaos.py --faults freeze=12,drop=0.3:blackhole@40,kill@60   # lengths, modes, times
 
 Processes, as in production: the built-in PBX (`python -m ivr.pbx --test-actions`, generating
-its own callers, agents answering `Local/NNNN@agents`), `ivr serve` against it (shipped flows
-copied to a folder it watches, every agent logged in, the ACD in a private `redis-server` with
-AOF on a free port).  On a schedule printed first it injects (`--faults`, default all):
+its own callers, agents answering `Local/NNNN@agents`, one call per phone), `ivr serve`
+against it (shipped flows copied to a folder it watches, every agent logged in, the ACD in a
+private `redis-server` with AOF on a free port).  On a schedule printed first it injects (`--faults`, default all):
 
   drop            AMI cut for 0.1-5 s, the connects refused or black-holed (PbxTest DropAmi)
   kill            PBX SIGKILL; a new PBX on the same port, Uniqueids from a new range
@@ -197,7 +197,7 @@ async def run(opts: Options) -> dict:
     records = work / "pbx-records.jsonl"
     common = ["--speed", str(opts.speed), "--seed", str(opts.seed), "--test-actions", "--records", str(records),
               "--prompts", str(files["prompts"]), "--talk-mean", str(opts.talk_mean), "--ring-mean", "1",
-              "--patience-mean", str(opts.patience_mean), "--log-level", "warning"]
+              "--patience-mean", str(opts.patience_mean), "--one-call-per-agent", "--log-level", "warning"]
     lives = PbxLives(common, opts.calls, opts.rate, opts.seed, work / "pbx.log")
     engine = None
     plan = schedule(opts)

@@ -131,11 +131,11 @@ class AgiCall(AgiChannel):
         """
         args = [target, str(int(timeout_s))] + ([options] if options else [])
         self.log.info("call.dial", target=target, timeout_s=timeout_s)
-        self.dial_answered_at = None
+        self.dial_answered_at, self.dial_peer = None, ""
         phase_before = self.phase
         self._dial_answered = answered_evt = asyncio.Event()
         dial = asyncio.ensure_future(self.run(cmd.exec_app("Dial", *args), expect_s=timeout_s, allow_minus_one=True))
-        lost = False
+        lost = refused = False
         try:
             if on_answer is not None:
                 waiter = asyncio.ensure_future(answered_evt.wait())
@@ -146,7 +146,10 @@ class AgiCall(AgiChannel):
                 if answered_evt.is_set():
                     outcome = on_answer()
                     if inspect.isawaitable(outcome):
-                        await outcome
+                        outcome = await outcome
+                    if outcome is False:
+                        refused = True
+                        await self._drop_dial_peer()
             try:
                 result = await dial
             except ResultLost:
@@ -171,8 +174,21 @@ class AgiCall(AgiChannel):
         self.log.info("call.dial_ended", target=target, status=status, talk_s=round(talk, 2),
                       result_lost=lost or None)
         hung_up = result is not None and result.hung_up
+        if refused:
+            return DialResult(status=status, refused=True)
         return DialResult(status=status, answered_s=talk,
                           hangup_by="agent" if status == "ANSWER" and hung_up else "")
+
+    async def _drop_dial_peer(self) -> None:
+        """Hang up the far end of the running Dial; the caller stays (Dial returns)."""
+        peer = self.dial_peer
+        self.log.warning("call.dial_answer_refused", peer=peer)
+        if not peer:
+            return
+        try:
+            await self.link.action("Hangup", {"Channel": peer, "Cause": "16"})
+        except Exception as exc:  # gone already, or the link is down: its own hang-up ends it
+            self.log.debug("call.dial_peer_hangup_failed", peer=peer, error=str(exc))
 
     def talk_s(self) -> float:
         """Seconds since the far end answered, by the engine's clock (0 when it did not)."""

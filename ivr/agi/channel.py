@@ -101,6 +101,7 @@ class AgiChannel:
         self._waker: asyncio.Future | None = None   # wakes the wait for a result: now, not at its deadline
         self._started: asyncio.Event | None = None   # the command in flight left Asterisk's queue
         self._dial_answered: asyncio.Event | None = None
+        self.dial_peer = ""       # the answered far end of the running Dial (DialEnd DestChannel)
         self.dial_answered_at: float | None = None   # engine clock (time.time) of DialEnd ANSWER
         self.ended_at: float | None = None            # set by close() when known
         #: Set when a result comes for a command this object did not send (another node's).
@@ -132,6 +133,7 @@ class AgiChannel:
                 self._redirecting.set_result(None)
         elif name == "DialEnd":
             if event.get("DialStatus") == "ANSWER":
+                self.dial_peer = event.get("DestChannel") or self.dial_peer
                 self._answered()
         elif name == "Hangup":
             self.hung_up = True

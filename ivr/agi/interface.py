@@ -59,6 +59,7 @@ class DialResult:
     status: str              # one of DIAL_STATUSES
     answered_s: float = 0.0  # seconds the bridge lasted, 0 when not answered
     hangup_by: str = ""      # "caller", "agent" or "" when not answered
+    refused: bool = False    # answered, but on_answer refused it and the far end was hung up
 
 
 class CallControl(Protocol):
@@ -95,7 +96,9 @@ class CallControl(Protocol):
                    on_answer: Callable[[], Awaitable[None] | None] | None = None) -> DialResult:
         """Dial an agent's endpoint or an outside number; block until the bridge ends or dialling fails.
 
-        ``on_answer`` runs when the far end picks up, while the conversation goes on.
+        ``on_answer`` runs when the far end picks up, while the conversation goes on; if it
+        returns False the answer is refused (the ACD has that agent on another call): the far
+        end is hung up and the result says ``refused``, the caller still on the line.
         """
 
     async def music_on_hold(self, seconds: float | None = None, *, moh_class: str = "default") -> None:

@@ -97,9 +97,13 @@ class AcdServices:
                 raise
             answered_at: list[float] = []
 
-            async def report_answer(offer=offer):
+            async def report_answer(offer=offer) -> bool:
+                """False when the ACD has the agent on another call: the answer is refused."""
+                verdict = await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+                if verdict == "stale":
+                    return False
                 answered_at.append(time.time())
-                await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+                return True
 
             self.offer_to_dial_s.append(time.time() - self._offered_at.pop(call.call_id, time.time()))
             freed = self.freed_at.pop(offer.agent_id, None)
@@ -129,6 +133,11 @@ class AcdServices:
                 raise
             finally:
                 call.phase = "queue"
+            if result.refused:   # the caller waits on, at the head of the line
+                log.warning("acd.answer_refused", agent=offer.agent_id)
+                if record is not None:
+                    record.dial_attempts.append({"agent": offer.agent_id, "status": "REFUSED"})
+                continue
             if answered_at or result.status == "ANSWER":
                 if not answered_at:  # DialEnd was not seen: report now, then the end
                     await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")

@@ -78,6 +78,7 @@ class Engine:
         self.foreign: dict[str, Message] = {}
         self.adopted = 0
         self.taken_up = 0
+        self._claiming: set[str] = set()   # channels whose first lease claim is on its way
         self.shed = 0
         self.accepting = True
         self.log = log or logmod.get("ivr.engine", node=self.node)
@@ -222,7 +223,13 @@ class Engine:
     async def _own(self, call: AgiCall, record: CallRecord, program: Program, *, claim: bool = False,
                    start: Message | None = None) -> None:
         """Run the call's program; whatever happens, the call's end is recorded."""
-        if claim and not await self.leases.claim(call.call_id):
+        if claim:
+            self._claiming.add(call.call_id)
+            try:
+                won = await self.leases.claim(call.call_id)
+            finally:
+                self._claiming.discard(call.call_id)
+        if claim and not won:
             # Another node serves it: remember the channel, in case that node dies.
             if not call.hung_up and start is not None:
                 self.foreign[call.call_id] = start
@@ -317,14 +324,32 @@ class Engine:
         """Keep this node's channels; adopt the callers of a node whose leases ran out."""
         if self.leases is None:
             return
-        mine = [uid for uid, r in self.records.items() if r.outcome != "elsewhere"]
+        mine = [uid for uid, r in self.records.items() if r.outcome != "elsewhere" and uid not in self._claiming]
         won = await self.leases.renew(mine + list(self.foreign))
+        if won is None:
+            return
+        for uid in mine:
+            if uid not in won:
+                self._lease_lost(uid)
         for uid in list(self.foreign):
             if uid in won:
                 start = self.foreign.pop(uid)
                 self.adopted += 1
                 self.start(CallerData.from_start(start), start, program=self.adopt_program or self.program,
                            adopted=True)
+
+    def _lease_lost(self, uid: str) -> None:
+        """A renewal came too late (this node starved) and another node took the channel:
+        it drives the call now, so this node lets go without touching the channel."""
+        call, record = self.calls.get(uid), self.records.get(uid)
+        if call is None or record is None or call.hung_up:
+            return
+        call.log.warning("lease.lost", phase=call.phase)
+        record.reason = "lease lost: another node serves the call"
+        call.stopping = True
+        for task in self.supervisor.tasks:
+            if task.get_name() == f"call {uid}":
+                task.cancel()
 
     # ------------------------------------------------------------ stopping
     def at_safe_point(self, call: AgiCall) -> bool:

@@ -11,7 +11,12 @@ where the call was, as the ACD's record of it says:
   re-enter the queue keeping the caller's place, and carry on;
 - talking with an agent: leave the conversation alone (a Redirect would cut
   it), wait until the dead node's Dial returns, tell the ACD, hang up;
+- past the conversation (ended: the survey or goodbye): answered, hang up;
 - still in the voice menu, or unknown: Redirect and start the flow again.
+
+A node that was only starved (its renewal came after its lease ran out and another
+node won the channel) lets the call go without touching the channel: one node drives
+a call at a time, and the record says ``handed_over``, reason ``lease lost``.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ class ChannelLeases:
             self.log.warning("lease.claim_failed", call_id=channel, error=str(exc))
             return False
 
-    async def renew(self, channels: list[str]) -> set[str]:
+    async def renew(self, channels: list[str]) -> set[str] | None:
+        """The channels this node holds now; None when the store did not answer (nothing lost)."""
         try:
             return set(await self.store.lease_channels(self.node, channels, self.lease_s))
         except Exception as exc:
             self.log.warning("lease.renew_failed", channels=len(channels), error=str(exc))
-            return set()
+            return None
 
     async def release(self, channel: str) -> None:
         try:
@@ -80,6 +86,12 @@ class Adoption:
                     pass
             talk_s = max(0.0, self.acd.clock() - (state.answered_at or self.acd.clock()))
             await self.acd.call_ended(call.call_id, state.agent_id, talk_s)
+            record.agent, record.queue, record.outcome = state.agent_id, state.queue, "answered"
+            record.agent_answered = record.agent_answered or record.started
+            return
+        if where == "ended":
+            # The conversation is over (the node was in the survey or goodbye): the caller
+            # was served; starting the menu again would serve them twice.
             record.agent, record.queue, record.outcome = state.agent_id, state.queue, "answered"
             record.agent_answered = record.agent_answered or record.started
             return

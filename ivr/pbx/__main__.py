@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", help="append each call's record here (JSON lines) as it ends")
     p.add_argument("--sounds-dir", help="installed sounds (DIR/<lang>/NAME.<ext>, as Asterisk looks)")
     p.add_argument("--prompts", help="JSON of installed sounds: {name: seconds} or ivr prompts' lengths.json")
+    p.add_argument("--one-call-per-agent", action="store_true",
+                   help="an agent's phone already ringing or talking answers BUSY (call waiting off)")
     p.add_argument("--raw-caller-id", action="store_true",
                    help="let CR/LF in callers' ids reach the wire (an Asterisk that does not clean them)")
     p.add_argument("--test-actions", action="store_true", help="enable the PbxTest AMI action (fault injection)")
@@ -136,6 +138,7 @@ async def serve(args) -> int:
         config.prompts.update(read_prompts(args.prompts))
     config.raw_caller_id = config.raw_caller_id or args.raw_caller_id
     config.test_actions = config.test_actions or args.test_actions
+    config.one_call_per_agent = config.one_call_per_agent or args.one_call_per_agent
     if args.uniqueid_start:
         config.uniqueid_start = args.uniqueid_start
     records = RecordFile(args.records) if args.records else None

@@ -205,6 +205,9 @@ class PbxConfig:
     action (fault injection, see :mod:`ivr.pbx.faults`).  ``uniqueid_start`` is
     the first value of the Uniqueid counter (Asterisk's starts at 0 in every
     process; give a restarted PBX a higher one so two lives never share an id).
+    ``one_call_per_agent`` makes an agent's phone (the agents table, ``agents*`` contexts)
+    take one call at a time: a Dial to it while it rings or talks is BUSY, as a
+    call-center phone with call waiting off answers.
     """
 
     host: str = "127.0.0.1"
@@ -221,6 +224,7 @@ class PbxConfig:
     raw_caller_id: bool = False
     test_actions: bool = False
     uniqueid_start: int = 0
+    one_call_per_agent: bool = False
 
     @classmethod
     def load(cls, path: str | pathlib.Path = DEFAULT_CONFIG, **overrides) -> "PbxConfig":
@@ -267,7 +271,7 @@ class PbxConfig:
             if not sounds_dir.is_dir():     # every sound would be missing: surely a mistake
                 raise ConfigError(f"{where}: sounds_dir {sounds_dir} is not a directory")
         flags = {}
-        for key in ("raw_caller_id", "test_actions"):
+        for key in ("raw_caller_id", "test_actions", "one_call_per_agent"):
             value = raw.get(key, False)
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: {key}={value!r} is not true or false")

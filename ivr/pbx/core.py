@@ -41,6 +41,8 @@ class Pbx:
         self.sessions: set = set()
         self.records: list[CallRecord] = []
         self.agents: dict[str, AgentBehaviour] = dict(agents or {})
+        #: Agents' phones ringing or talking (``config.one_call_per_agent``).
+        self.lines_in_use: set[str] = set()
         self._uid = int(self.config.uniqueid_start)
         self._chan_seq = 0
         self._wanted = 0

@@ -16,6 +16,7 @@ app_dial's ``end_bridge_callback`` sets them (``ast_channel_get_up_time_ms``,
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from . import events as ev
 from .playing import Outcome
@@ -34,6 +35,30 @@ def _dest_event(pbx, name: str, ch: Channel, dest: Channel, extra: list) -> None
 
 
 async def dial(pbx, ch: Channel, data: str) -> Outcome:
+    """One line per agent's phone when the config says so: a second Dial finds it busy."""
+    line = _agent_line(pbx, data.split(",")[0].split("&")[0].strip())
+    if line is None:
+        return await _dial(pbx, ch, data)
+    if line in pbx.lines_in_use:
+        return await _dial(pbx, ch, data, line_busy=True)
+    pbx.lines_in_use.add(line)
+    try:
+        return await _dial(pbx, ch, data)
+    finally:
+        pbx.lines_in_use.discard(line)
+
+
+def _agent_line(pbx, target: str) -> str | None:
+    if not pbx.config.one_call_per_agent:
+        return None
+    base = target[:-2] if target.endswith("/n") else target
+    local = split_local(base)
+    if base in pbx.agents or (local is not None and local[1].startswith("agents")):
+        return base
+    return None
+
+
+async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outcome:
     parts = data.split(",")
     target = parts[0].split("&")[0].strip()
     timeout = float(parts[1]) if len(parts) > 1 and parts[1].strip() else None
@@ -46,6 +71,8 @@ async def dial(pbx, ch: Channel, data: str) -> Outcome:
     if rec is not None and rec.call_id == ch.uniqueid:
         rec.dials.append(drec)
     behaviour = pbx.agent_for(target)
+    if line_busy and behaviour is not None and behaviour.kind in ("answer", "noanswer"):
+        behaviour = replace(behaviour, kind="busy")
     local = split_local(target)
 
     def status(value: str) -> None:

@@ -316,6 +316,28 @@ async def test_a_late_answer_stands_after_the_offer_was_taken_back(store, cfg):
     assert await store.ring_result("z", "c1", "ANSWER", T0 + 73, 2) == "stale"
 
 
+async def test_a_late_answer_takes_back_the_offer_ringing_that_agent_meanwhile(store, cfg):
+    """Seen in the chaos benchmark: x's offer to c1 reaped on a starved PBX, c1 offered y, then
+    x's ANSWER lands: c1 talks to x, so y goes back to the head instead of booking c1 twice."""
+    await ready(store, cfg, "c1", "c2")
+    await store.enqueue(mk_call("x", t=T0))
+    await store.enqueue(mk_call("y", t=T0 + 1))
+    await store.claim([("x", "c1", 10, 5)], T0 + 2)
+    assert await store.reap_offers(T0 + 18) == ["x"]
+    await store.claim([("y", "c1", 10, 5)], T0 + 19)
+    assert await store.ring_result("x", "c1", "ANSWER", T0 + 20, 2) == "connected"
+    a = await store.get_agent("c1")
+    assert (a.state, a.call_id, a.misses) == ("talking", "x", 0)
+    y = await store.get_call("y")
+    assert (y.state, y.agent_id) == (CallState.WAITING, "")
+    assert (await store.position("y"))[0] == 1
+    # y's own late ANSWER from c1 is refused: c1 is on x
+    assert await store.ring_result("y", "c1", "ANSWER", T0 + 21, 2) == "stale"
+    assert (await store.get_agent("c1")).call_id == "x"
+    offers = await store.claim([("y", "c2", 10, 5)], T0 + 22)
+    assert [(o.call_id, o.agent_id) for o in offers] == [("y", "c2")]
+
+
 async def test_a_late_answer_stands_even_when_the_agent_was_paused_meanwhile(store, cfg):
     """Seen in the chaos benchmark: a frozen PBX delayed DialEnd past the offer's end, the agent
     was paused for the 'miss', and the answer was refused while agent and caller talked."""

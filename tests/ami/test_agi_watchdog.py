@@ -141,6 +141,49 @@ async def test_an_answer_whose_dialend_was_lost_is_seen_in_the_bridge():
     assert result.answered_s >= 0.0
 
 
+async def test_an_answer_the_acd_refuses_hangs_up_the_agent_leg_and_keeps_the_caller():
+    """The agent's phone answered while the ACD has that agent on another call."""
+    peer = "Local/1001@agents-0000002a;1"
+    hung_up: list[str] = []
+
+    def script(command):
+        if command.startswith("EXEC Dial"):
+            return None
+        if command.startswith("GET FULL VARIABLE ${DIALSTATUS}"):
+            return "200 result=1 (ANSWER)"
+        return "200 result=0"
+
+    pbx = Pbx(script)
+    dial_id: list[str] = []
+
+    def peer_side(conn, msg):
+        name = (msg.action or "").lower()
+        if name == "agi" and (msg.get("Command") or "").startswith("EXEC Dial"):
+            dial_id.append(msg.get("CommandID"))
+            reply = pbx(conn, msg)
+            conn.send(event("DialEnd", DestChannel=peer, DialStatus="ANSWER"))
+            return reply
+        if name == "hangup":
+            hung_up.append(msg.get("Channel"))
+            conn.send(answer(msg, Message="Channel Hungup"))
+            conn.send(exec_event(dial_id[0], "200 result=-1"))   # the bridge ends, the caller stays
+            return b""
+        return pbx(conn, msg)
+
+    async def body(call, _server):
+        with capture_logs() as logs:
+            result = await call.dial("Local/1001@agents", timeout_s=5, on_answer=lambda: _refuse())
+        return result, logs
+
+    async def _refuse():
+        return False
+
+    result, logs = await with_call(peer_side, body)
+    assert result.refused and result.answered_s == 0.0
+    assert hung_up == [peer]                       # the agent's leg, never the caller's channel
+    assert "call.dial_answer_refused" in [e["event"] for e in logs]
+
+
 async def test_get_data_of_a_missing_file_is_a_missing_prompt_not_a_hang_up():
     def script(command):
         return "200 result=-1" if command.startswith("GET DATA") else "200 result=0"

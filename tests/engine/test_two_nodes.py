@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 
 import asyncio_redis
 
@@ -40,12 +41,14 @@ async def wipe(prefix: str) -> None:
         conn.close()
 
 
-async def two_nodes(pbx_agents: int, talk_s: float):
+async def two_nodes(pbx_agents: int, talk_s: float, lease_s: float = 1.0):
     prefix = f"test:nodes:{os.urandom(4).hex()}:"
     secret = os.urandom(8).hex()
     behaviours = {f"Local/{3000 + i}@agents": AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=talk_s)
                   for i in range(pbx_agents)}
-    pbx = Pbx(PbxConfig.load(speed=SPEED, seed=3, secret=secret), agents=behaviours)
+    # agents' phones take one call at a time, as in a call center: a ring that reaches an
+    # agent already talking (an offer taken back under load, then answered late) is BUSY
+    pbx = Pbx(PbxConfig.load(speed=SPEED, seed=3, secret=secret, one_call_per_agent=True), agents=behaviours)
     host, port = await pbx.start()
     settings = settings_mod.load()
     settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
@@ -54,7 +57,7 @@ async def two_nodes(pbx_agents: int, talk_s: float):
     nodes = []
     for name in ("node-a", "node-b"):
         rt = await build_runtime(settings, secret=secret, acd_store="redis", acd_config=cfg, login_all=True,
-                                 node=name, speed=SPEED, lease_s=1.0, clock=clock)
+                                 node=name, speed=SPEED, lease_s=lease_s, clock=clock)
         await rt.start()
         nodes.append(rt)
     return pbx, nodes, prefix
@@ -73,7 +76,8 @@ def assert_no_agent_twice(pbx) -> None:
 
 
 async def test_two_nodes_share_one_pbx_without_double_assignment():
-    pbx, nodes, prefix = await two_nodes(pbx_agents=40, talk_s=5.0)
+    # 3 s leases (60 s of PBX time): a loaded 2-core machine starves a node past 1 s
+    pbx, nodes, prefix = await two_nodes(pbx_agents=40, talk_s=5.0, lease_s=3.0)
     try:
         scripts = LoadProfile(rate_per_s=6.0, calls=CALLS, seed=7, patience_mean_s=None, abandon_in_menu=0.0).scripts()
         handles = []
@@ -89,7 +93,9 @@ async def test_two_nodes_share_one_pbx_without_double_assignment():
             await rt.stop()
         await pbx.stop()
         await wipe(prefix)
-    served = [{r.call_id for r in rt.engine.finished if r.outcome != "elsewhere"} for rt in nodes]
+    # a node starved past its lease lets the call go to the node that took it (handed_over)
+    served = [{r.call_id for r in rt.engine.finished if r.outcome not in ("elsewhere", "handed_over")}
+              for rt in nodes]
     assert not served[0] & served[1], "a call was served by both nodes"
     assert served[0] | served[1] == {r.call_id for r in pbx.records}, "a call was served by no node"
     assert all(r.end is not None for r in pbx.records)
@@ -137,6 +143,48 @@ async def test_callers_of_a_dead_node_still_reach_agents():
     assert set(waiting) <= talked, "a caller of the dead node never reached an agent"
     assert len(talked) == 10
     assert_no_agent_twice(pbx)
+
+
+async def test_a_node_whose_lease_was_taken_lets_the_call_go():
+    """A node starved past its lease (seen under load with 1 s leases) must not go on driving
+    a channel another node has won: it lets go, and the winner serves the caller to the end."""
+    pbx, nodes, prefix = await two_nodes(pbx_agents=1, talk_s=3.0)
+    try:
+        handle = pbx.place_call(LoadProfile(rate_per_s=1.0, calls=1, seed=5, patience_mean_s=None,
+                                            abandon_in_menu=0.0).scripts()[0][1])
+        owner = await _serving(nodes)
+        other = nodes[1] if owner is nodes[0] else nodes[0]
+        uid = next(iter(owner.engine.calls))
+        conn = await asyncio_redis.Connection.create("127.0.0.1", 6379)
+        try:   # as if the other node's renewal round had won it while this one was starved
+            await conn.set(f"{prefix}owner:{uid}", f"{other.engine.node}|{time.time() + 60:.6f}")
+        finally:
+            conn.close()
+        await asyncio.wait_for(handle.wait(), 40)
+        for rt in nodes:
+            await asyncio.wait_for(_drained(rt), 10)
+    finally:
+        for rt in nodes:
+            await rt.stop()
+        await pbx.stop()
+        await wipe(prefix)
+    lost = next(r for r in owner.engine.finished if r.call_id == uid)
+    assert (lost.outcome, lost.reason) == ("handed_over", "lease lost: another node serves the call")
+    won = next(r for r in other.engine.finished if r.call_id == uid)
+    assert won.outcome not in ("elsewhere", "handed_over", "failed")
+    assert other.engine.adopted == 1
+    assert all(r.end is not None for r in pbx.records)
+
+
+async def _serving(nodes):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while loop.time() < end:
+        for rt in nodes:
+            if any(r.answered is not None for r in rt.engine.records.values()):   # it ran ANSWER
+                return rt
+        await asyncio.sleep(0.02)
+    raise AssertionError("no node served the call")
 
 
 async def _die(rt) -> None:

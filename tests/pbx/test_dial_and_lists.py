@@ -107,3 +107,38 @@ async def test_lists_show_the_dialplan_application_between_two_agi_sessions(pbx,
     assert (shown[ch]["Application"], shown[ch]["ApplicationData"]) == ("Wait", "1")
     handle.hang_up()
     await handle.wait(5)
+
+
+async def test_an_agent_phone_on_a_call_is_busy_with_one_call_per_agent(pbx, client):
+    pbx.config.one_call_per_agent = True
+    pbx.agents["Local/1001@agents"] = AgentBehaviour(answer_after_s=0.2, talk_s=None)
+    first = pbx.place_call(CallerScript(number="043188881234"))
+    ch1 = (await next_call(client))["Channel"]
+    await client.wait_for(lambda m: m.event == "AsyncAGIStart" and m.get("Channel") == ch1)
+    second = pbx.place_call(CallerScript(number="043188885678"))
+    ch2 = (await next_call(client, len(client.messages)))["Channel"]
+    assert ch2 != ch1
+    assert await agi(client, ch1, "ANSWER") == "200 result=0"
+    assert await agi(client, ch2, "ANSWER") == "200 result=0"
+    client.send([("Action", "AGI"), ("Channel", ch1), ("Command", "EXEC Dial Local/1001@agents,20"),
+                 ("CommandID", "d1")])
+    await client.wait_for(lambda m: m.event == "DialEnd" and m.get("Channel") == ch1 and m.get("DialStatus") == "ANSWER")
+    assert await agi(client, ch2, "EXEC Dial Local/1001@agents,20") == "200 result=0"
+    assert await agi(client, ch2, "GET FULL VARIABLE ${DIALSTATUS}") == "200 result=1 (BUSY)"
+    client.send([("Action", "AGI"), ("Channel", ch2), ("Command", "EXEC Dial Local/1002@agents,20"),
+                 ("CommandID", "d2")])                                                  # another phone answers
+    await client.wait_for(lambda m: m.event == "DialEnd" and m.get("Channel") == ch2 and m.get("DialStatus") == "ANSWER")
+    first.hang_up()
+    second.hang_up()
+    await first.wait(5)
+    await second.wait(5)
+    # free again once its call has ended
+    seen = len(client.messages)
+    third = pbx.place_call(CallerScript(number="043188889999"))
+    ch3 = (await next_call(client, seen))["Channel"]
+    assert await agi(client, ch3, "ANSWER") == "200 result=0"
+    client.send([("Action", "AGI"), ("Channel", ch3), ("Command", "EXEC Dial Local/1001@agents,20"),
+                 ("CommandID", "d3")])
+    await client.wait_for(lambda m: m.event == "DialEnd" and m.get("Channel") == ch3 and m.get("DialStatus") == "ANSWER")
+    third.hang_up()
+    await third.wait(5)
