@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        from ivr.pipes import reader_gone
+        return reader_gone()
 
 
 if __name__ == "__main__":
