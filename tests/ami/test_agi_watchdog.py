@@ -71,6 +71,15 @@ class Pbx:
         return None
 
 
+def answered_dial(command: str) -> str | None:
+    """A Dial whose result comes only when the test sends it; DIALSTATUS says ANSWER."""
+    if command.startswith("EXEC Dial"):
+        return None
+    if command.startswith("GET FULL VARIABLE ${DIALSTATUS}"):
+        return "200 result=1 (ANSWER)"
+    return "200 result=0"
+
+
 async def with_call(pbx: Pbx, body):
     async with FakeAmi(pbx) as server:
         link = make_link(server.port)
@@ -120,14 +129,7 @@ async def test_an_answer_whose_dialend_was_lost_is_seen_in_the_bridge():
 
     dial_id: list[str] = []
 
-    def script(command):
-        if command.startswith("EXEC Dial"):
-            return None
-        if command.startswith("GET FULL VARIABLE ${DIALSTATUS}"):
-            return "200 result=1 (ANSWER)"
-        return "200 result=0"
-
-    pbx = Pbx(script, status=lambda msg: status_item(msg, app="Dial", bridge="b-1"))
+    pbx = Pbx(answered_dial, status=lambda msg: status_item(msg, app="Dial", bridge="b-1"))
     original = pbx.__call__
 
     def remember(conn, msg):
@@ -146,14 +148,7 @@ async def test_an_answer_the_acd_refuses_hangs_up_the_agent_leg_and_keeps_the_ca
     peer = "Local/1001@agents-0000002a;1"
     hung_up: list[str] = []
 
-    def script(command):
-        if command.startswith("EXEC Dial"):
-            return None
-        if command.startswith("GET FULL VARIABLE ${DIALSTATUS}"):
-            return "200 result=1 (ANSWER)"
-        return "200 result=0"
-
-    pbx = Pbx(script)
+    pbx = Pbx(answered_dial)
     dial_id: list[str] = []
 
     def peer_side(conn, msg):

@@ -89,10 +89,7 @@ async def test_two_nodes_share_one_pbx_without_double_assignment():
         for rt in nodes:
             await asyncio.wait_for(_drained(rt), 10)
     finally:
-        for rt in nodes:
-            await rt.stop()
-        await pbx.stop()
-        await wipe(prefix)
+        await _stop_all(pbx, nodes, prefix)
     # a node starved past its lease lets the call go to the node that took it (handed_over)
     served = [{r.call_id for r in rt.engine.finished if r.outcome not in ("elsewhere", "handed_over")}
               for rt in nodes]
@@ -103,6 +100,13 @@ async def test_two_nodes_share_one_pbx_without_double_assignment():
     assert answered >= CALLS * 0.9
     assert all(rt.engine.supervisor.failures == 0 for rt in nodes)
     assert_no_agent_twice(pbx)
+
+
+async def _stop_all(pbx, nodes, prefix: str) -> None:
+    for rt in nodes:
+        await rt.stop()
+    await pbx.stop()
+    await wipe(prefix)
 
 
 async def _drained(rt):
@@ -164,10 +168,7 @@ async def test_a_node_whose_lease_was_taken_lets_the_call_go():
         for rt in nodes:
             await asyncio.wait_for(_drained(rt), 10)
     finally:
-        for rt in nodes:
-            await rt.stop()
-        await pbx.stop()
-        await wipe(prefix)
+        await _stop_all(pbx, nodes, prefix)
     lost = next(r for r in owner.engine.finished if r.call_id == uid)
     assert (lost.outcome, lost.reason) == ("handed_over", "lease lost: another node serves the call")
     won = next(r for r in other.engine.finished if r.call_id == uid)
