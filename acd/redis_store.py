@@ -18,6 +18,7 @@ import asyncio
 import errno
 import json
 import os
+import random
 import time
 from typing import Iterable
 
@@ -29,6 +30,7 @@ from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
 from acd.redis_faults import ScriptMissing, SlowCalls, classify
 from acd.store import Handler, Store
 from ivr import log as logmod
+from ivr.backoff import backoff_delay
 
 
 class RedisUnreachable(Exception):
@@ -197,20 +199,24 @@ class RedisStore(Store):
         channel = self.prefix + "events"
 
         async def loop():
-            delay = 0.1
+            attempt = 0
             while not self._closed:
                 try:
                     conn = await asyncio_redis.Connection.create(
                         self.host, self.port, password=self._password, db=self._db, auto_reconnect=False)
-                except (OSError, asyncio_redis.exceptions.Error):
-                    await asyncio.sleep(delay)
-                    delay = min(2.0, delay * 2)
+                except (OSError, asyncio_redis.exceptions.Error) as exc:
+                    if attempt == 0:
+                        self.log.warning("acd.subscriber_down", error=str(exc) or type(exc).__name__)
+                    await asyncio.sleep(backoff_delay(attempt, 0.1, 2.0, random.random()))
+                    attempt += 1
                     continue
                 self._sub_conn = conn
                 try:
                     sub = await conn.start_subscribe()
                     await sub.subscribe([channel])
-                    delay = 0.1
+                    if attempt:
+                        self.log.info("acd.subscriber_back", attempts=attempt)
+                    attempt = 0
                     handler("resubscribed", "")
                     while True:
                         msg = await sub.next_published()
@@ -219,9 +225,12 @@ class RedisStore(Store):
                 except asyncio.CancelledError:
                     conn.close()
                     raise
-                except Exception:
+                except Exception as exc:   # the connection broke, or a handler failed: log, resubscribe
                     conn.close()
-                    await asyncio.sleep(delay)
+                    self.log.warning("acd.subscriber_lost", error=str(exc) or type(exc).__name__,
+                                     exc_info=not isinstance(exc, (OSError, asyncio_redis.exceptions.Error)))
+                    await asyncio.sleep(backoff_delay(attempt, 0.1, 2.0, random.random()))
+                    attempt += 1
 
         self._sub_task = asyncio.create_task(loop(), name="acd-redis-subscriber")
 

@@ -307,3 +307,41 @@ async def _ticked(acd, task):
 def test_which_redis_errors_pass_by_themselves(text, transient):
     assert is_transient(text) is transient
 
+
+
+async def test_a_handler_that_fails_is_logged_and_the_subscriber_carries_on():
+    """The subscriber used to swallow every exception with no word: a node then missed
+    offers and kicks with nothing in its log to say why."""
+    prefix = unique_prefix("sub")
+    store = await acd_fixtures.redis_store(prefix)
+    seen: list[tuple[str, str]] = []
+    resubscribed, heard = asyncio.Event(), asyncio.Event()
+
+    def handler(kind: str, payload: str) -> None:
+        if kind == "resubscribed":
+            resubscribed.set()
+            return
+        if payload == "boom":
+            raise RuntimeError("handler broke on purpose")
+        seen.append((kind, payload))
+        heard.set()
+
+    try:
+        with capture_logs() as logs:
+            await store.subscribe(handler)
+            await asyncio.wait_for(resubscribed.wait(), 5)
+            resubscribed.clear()
+            publisher = await acd_fixtures.redis_store(prefix)
+            try:
+                await publisher._pool.publish(prefix + "events", "offer:boom")
+                await asyncio.wait_for(resubscribed.wait(), 5)          # back after the failure
+                await publisher._pool.publish(prefix + "events", "offer:x1")
+                await asyncio.wait_for(heard.wait(), 5)
+            finally:
+                await publisher.close()
+    finally:
+        await store.close()
+        await wipe(prefix)
+    lost = [e for e in logs if e["event"] == "acd.subscriber_lost"]
+    assert lost and "handler broke on purpose" in lost[0]["error"]
+    assert seen == [("offer", "x1")]
