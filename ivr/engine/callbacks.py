@@ -23,6 +23,7 @@ dial string, its Exten the checked number, the caller's Dial is built by
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 from acd import phone
 from ivr import log as logmod
 from ivr.agi.interface import CallerHungUp
+from ivr.backoff import backoff_delay
 from ivr.ami.errors import AmiActionError, AmiConnectionLost, AmiTimeout
 from ivr.engine.records import CallRecord
 from ivr.engine.supervise import Supervisor
@@ -78,8 +80,21 @@ class CallbackDialer:
         await self.supervisor.cancel_all()
 
     async def _run(self) -> None:
+        """Runs as long as the engine: a failure is logged and retried, never the dialer's end
+        (every callback waiting would wait for ever)."""
+        failures = 0
         while True:
-            offer = await self.acd.next_callback(timeout_s=1.0)
+            try:
+                offer = await self.acd.next_callback(timeout_s=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.log.error("callback.dialer_error", error=str(exc) or type(exc).__name__, failures=failures + 1,
+                               exc_info=True)
+                await asyncio.sleep(backoff_delay(failures, 0.2, 5.0, random.random()))
+                failures += 1
+                continue
+            failures = 0
             if offer is not None:
                 self.supervisor.spawn(self._ring_agent(offer), name=f"callback {offer.call_id}",
                                       log=self.log.bind(call_id=offer.call_id))

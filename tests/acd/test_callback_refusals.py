@@ -9,6 +9,7 @@ reason 0: the channel could not be created), as a missing context does on Asteri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -164,3 +165,32 @@ async def test_a_usable_number_is_kept_in_its_dialable_form(store, cfg, clock):
 ])
 def test_whose_failure_an_originate_response_is(reason, party, status):
     assert originate_failure(reason)[:2] == (party, status)
+
+
+async def test_the_dialer_outlives_an_error_of_the_acd():
+    """An unexpected error while asking for the next callback is logged; the dialer asks again."""
+
+    class FlakyAcd:
+        def __init__(self):
+            self.asked = 0
+            self.again = asyncio.Event()
+
+        async def next_callback(self, timeout_s=None):
+            self.asked += 1
+            if self.asked == 1:
+                raise RuntimeError("store answered nonsense")
+            self.again.set()
+            await asyncio.sleep(timeout_s or 0)
+            return None
+
+    acd = FlakyAcd()
+    dialer = CallbackDialer(link=None, acd=acd)
+    with capture_logs() as logs:
+        await dialer.start()
+        try:
+            await asyncio.wait_for(acd.again.wait(), 5)
+        finally:
+            await dialer.stop()
+    errors = [e for e in logs if e["event"] == "callback.dialer_error"]
+    assert len(errors) == 1 and errors[0]["error"] == "store answered nonsense"
+    assert acd.asked >= 2 and dialer.supervisor.failures == 0
