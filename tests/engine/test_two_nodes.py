@@ -154,7 +154,7 @@ async def test_callers_of_a_dead_node_still_reach_agents():
 async def test_a_node_whose_lease_was_taken_lets_the_call_go():
     """A node starved past its lease (seen under load with 1 s leases) must not go on driving
     a channel another node has won: it lets go, and the winner serves the caller to the end."""
-    pbx, nodes, prefix = await two_nodes(pbx_agents=1, talk_s=3.0)
+    pbx, nodes, prefix = await two_nodes(pbx_agents=1, talk_s=600.0)     # a call that lasts
     try:
         handle = pbx.place_call(LoadProfile(rate_per_s=1.0, calls=1, seed=5, patience_mean_s=None,
                                             abandon_in_menu=0.0).scripts()[0][1])
@@ -166,7 +166,9 @@ async def test_a_node_whose_lease_was_taken_lets_the_call_go():
             await conn.set(f"{prefix}owner:{uid}", f"{other.engine.node}|{time.time() + 60:.6f}")
         finally:
             conn.close()
-        await asyncio.wait_for(handle.wait(), 40)
+        await _until(lambda: any(r.call_id == uid for r in owner.engine.finished) and other.engine.adopted)
+        handle.hang_up()
+        await asyncio.wait_for(handle.wait(), 10)
         for rt in nodes:
             await asyncio.wait_for(_drained(rt), 10)
     finally:
@@ -177,6 +179,15 @@ async def test_a_node_whose_lease_was_taken_lets_the_call_go():
     assert won.outcome not in ("elsewhere", "handed_over", "failed")
     assert other.engine.adopted == 1
     assert all(r.end is not None for r in pbx.records)
+
+
+async def _until(condition, timeout_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("the node that lost its lease did not let go")
+        await asyncio.sleep(0.02)
 
 
 async def _serving(nodes):
