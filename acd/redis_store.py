@@ -18,7 +18,6 @@ import asyncio
 import errno
 import json
 import os
-import random
 import time
 from typing import Iterable
 
@@ -30,7 +29,7 @@ from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
 from acd.redis_faults import ScriptMissing, SlowCalls, classify
 from acd.store import Handler, Store
 from ivr import log as logmod
-from ivr.backoff import backoff_delay
+from ivr.backoff import pause_before_retry
 
 
 class RedisUnreachable(Exception):
@@ -207,7 +206,7 @@ class RedisStore(Store):
                 except (OSError, asyncio_redis.exceptions.Error) as exc:
                     if attempt == 0:
                         self.log.warning("acd.subscriber_down", error=str(exc) or type(exc).__name__)
-                    await asyncio.sleep(backoff_delay(attempt, 0.1, 2.0, random.random()))
+                    await pause_before_retry(attempt, 0.1, 2.0)
                     attempt += 1
                     continue
                 self._sub_conn = conn
@@ -229,7 +228,7 @@ class RedisStore(Store):
                     conn.close()
                     self.log.warning("acd.subscriber_lost", error=str(exc) or type(exc).__name__,
                                      exc_info=not isinstance(exc, (OSError, asyncio_redis.exceptions.Error)))
-                    await asyncio.sleep(backoff_delay(attempt, 0.1, 2.0, random.random()))
+                    await pause_before_retry(attempt, 0.1, 2.0)
                     attempt += 1
 
         self._sub_task = asyncio.create_task(loop(), name="acd-redis-subscriber")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 
 def backoff_delay(attempt: int, initial: float, maximum: float, jitter: float) -> float:
     """Delay before retry attempt ``attempt`` (0 for the first).
@@ -14,3 +17,8 @@ def backoff_delay(attempt: int, initial: float, maximum: float, jitter: float) -
     return ceiling * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
 
 
+
+
+async def pause_before_retry(attempt: int, initial: float, maximum: float) -> None:
+    """Sleep :func:`backoff_delay` with a fresh jitter, for a loop that retries for ever."""
+    await asyncio.sleep(backoff_delay(attempt, initial, maximum, random.random()))

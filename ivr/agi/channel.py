@@ -250,7 +250,7 @@ class AgiChannel:
                 raise AgiError(f"{what} refused: {exc}") from None
 
     async def _wait_for_link(self, what: str) -> None:
-        if getattr(self.link, "ready", self.link.connected):
+        if self.link.ready:
             return
         self.log.info("call.waiting_for_ami", command=what)
         if not await self.link.wait_connected(self.deadlines.link_wait_s):

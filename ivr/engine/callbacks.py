@@ -23,7 +23,6 @@ dial string, its Exten the checked number, the caller's Dial is built by
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 from acd import phone
 from ivr import log as logmod
 from ivr.agi.interface import CallerHungUp
-from ivr.backoff import backoff_delay
+from ivr.backoff import pause_before_retry
 from ivr.ami.errors import AmiActionError, AmiConnectionLost, AmiTimeout
 from ivr.engine.records import CallRecord
 from ivr.engine.supervise import Supervisor
@@ -91,7 +90,7 @@ class CallbackDialer:
             except Exception as exc:
                 self.log.error("callback.dialer_error", error=str(exc) or type(exc).__name__, failures=failures + 1,
                                exc_info=True)
-                await asyncio.sleep(backoff_delay(failures, 0.2, 5.0, random.random()))
+                await pause_before_retry(failures, 0.2, 5.0)
                 failures += 1
                 continue
             failures = 0
