@@ -15,7 +15,7 @@ import asyncio
 import time
 
 from acd import phone
-from acd.model import ANSWERED, AcdError, CallKind, CallState, Offer, StoreError
+from acd.model import ANSWERED, AcdError, AgentState, CallKind, CallState, Offer, StoreError
 from acd.outbox import agent_key, call_key
 from ivr import log
 
@@ -33,7 +33,10 @@ class Callbacks:
             keys += (agent_key(local.call.agent_id),)
 
         async def op():
-            return await self.store.abandon(call_id, now, await self._callback_params(call_id))
+            cb_id = await self.store.abandon(call_id, now, await self._callback_params(call_id))
+            if cb_id:
+                await self._keep_callback(cb_id, now)
+            return cb_id
 
         fut = self._write("abandon", keys, op, on_landed=lambda _: self._forget(call_id))
         waiter = self._waiters.get(call_id)
@@ -44,6 +47,19 @@ class Callbacks:
         if cb_id:
             self._kick.set()
         return cb_id
+
+    async def _keep_callback(self, callback_id: str, now: float, *, ended: bool = False, outcome: str = "") -> None:
+        """The callbacks table's row, from the task as the store has it (inside the write)."""
+        if self.records_sink is None:
+            return
+        task = await self.store.get_call(callback_id)
+        if task is None:
+            return
+        created = task.enqueued_at or now
+        self._keep("callback", {
+            "callback_id": callback_id, "missed_call_id": task.origin or "", "caller": task.caller,
+            "queue": task.queue, "created_at": created, "deadline_at": created + self.config.callbacks.deadline_s,
+            "attempts": task.attempts, "outcome": outcome, "ended_at": now if ended else None})
 
     async def _callback_params(self, call_id: str) -> dict | None:
         """The callback to create for an abandoned call, or None (disabled, or no usable number)."""
@@ -132,8 +148,14 @@ class Callbacks:
 
         async def op():
             cfg = await self._call_queue(call_id)
-            return await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses, party,
-                                                cb.retry_s, cb.max_attempts, reason)
+            verdict = await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses, party,
+                                                   cb.retry_s, cb.max_attempts, reason)
+            if verdict == "connected":
+                self._history(agent_id, AgentState.TALKING, now, call_id=call_id)
+            if verdict in ("connected", "failed", "retry"):
+                await self._keep_callback(call_id, now, ended=verdict != "retry",
+                                          outcome={"connected": "answered", "failed": "failed"}.get(verdict, ""))
+            return verdict
 
         keys = (call_key(call_id), agent_key(agent_id))
         fut = self._write("callback_result", keys, op)

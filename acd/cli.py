@@ -1,9 +1,11 @@
 """The ``acd`` command: agents log in and pause, supervisors read the figures, records are exported.
 
-It works on the shared Redis store (address from config/acd.yaml or --redis), the
-same one the engine nodes use.  Mistakes end in one line on stderr: a bad flag
-is argparse's usage error (exit 2), a bad config file names file:line (exit 2),
-an unreachable Redis names its address (exit 1).
+Live state is the shared Redis store (address from config/acd.yaml or --redis), the
+same one the engine nodes use; records, exports and reports are the records
+database (--db or records.url: docs/records.md).  Mistakes end in one line on
+stderr: a bad flag is argparse's usage error (exit 2), a bad config file names
+file:line (exit 2), an unreachable Redis names its address (exit 1), an
+unreachable records database names its address (exit 3).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--redis", metavar="HOST:PORT", help="Redis address (default: from the config)")
     parser.add_argument("--prefix", help="Redis key prefix (default: from the config)")
     parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    parser.add_argument("--db", metavar="URL", help="records database (default: records.url in the config)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     st = sub.add_parser("status", help="live figures per queue and per agent")
@@ -37,11 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--reason", default="break", help="why the agent pauses (pause only)")
     ag.add_argument("--json", action="store_true")
 
-    ex = sub.add_parser("export", help="export call records")
-    ex.add_argument("--since", required=True, help="ISO date/time (UTC if no zone) or an age like 24h, 7d, 30m")
-    ex.add_argument("--until", help="same forms as --since (default: now)")
-    ex.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
-    ex.add_argument("--out", help="file to write (default: stdout)")
+    from acd.db import commands as db_commands, report_cli
+
+    db_commands.add_parsers(sub)
+    report_cli.add_parser(sub)
 
     sub.add_parser("check", help="validate the configuration and print a summary")
     return parser
@@ -66,9 +68,9 @@ def parse_when(text: str, flag: str, now: float | None = None) -> float:
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UserError(f"{flag} {text!r}: expected an ISO date/time (2026-11-27T08:00) or an age (24h, 7d)", 2) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        raise UserError(f"{flag} {text!r}: expected an ISO date/time (2026-11-27T08:00, China time) or an age (24h, 7d)", 2) from None
+    if when.tzinfo is None:   # the hotline's own time: China, UTC+8
+        when = when.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
     return when.timestamp()
 
 
@@ -176,22 +178,6 @@ async def _command(args, cfg, store) -> int:
         reason = f" ({agent.reason})" if agent.reason else ""
         print(f"agent {agent.id}: {agent.state}{reason}{pending}")
         return 0
-    if args.command == "export":
-        from acd.records import to_csv, to_jsonl
-
-        since = parse_when(args.since, "--since", now)
-        until = parse_when(args.until, "--until", now) if args.until else None
-        rows = await store.records(since, until)
-        text = to_csv(rows) if args.format == "csv" else to_jsonl(rows)
-        if args.out:
-            try:
-                pathlib.Path(args.out).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise UserError(f"--out {args.out}: {exc.strerror}") from None
-            print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
-        return 0
     return 2
 
 
@@ -199,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from acd import config as config_mod
+    from acd.db import commands as db_commands
     from ivr import log
 
     log.setup(args.log_level)
@@ -211,10 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             skills = sorted({s for a in cfg.agents for s in a.skills})
             print(f"{args.config}: {len(cfg.queues)} queues, {len(cfg.agents)} agents, skills in use: {', '.join(skills)}")
             return 0
-        if args.command == "export":
-            parse_when(args.since, "--since")
-            if args.until:
-                parse_when(args.until, "--until")
+        if args.command in db_commands.COMMANDS:
+            return asyncio.run(db_commands.run(args, cfg))
         return asyncio.run(_run(args, cfg))
     except UserError as exc:
         print(f"acd: {exc}", file=sys.stderr)
@@ -230,4 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this copy's: one UserError class for every part.
+    from acd.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from acd import phone
+from acd.db import settings as records_settings
 from acd.model import Agent
 
 CENTERS = ("province", "changchun", "jilin", "yanbian", "siping", "tonghua", "baicheng",
@@ -55,6 +56,7 @@ class CallbackConfig:
     max_attempts: int = 3
     priority: int = -1            # below live callers
     originate_grace_s: float = 45.0
+    deadline_s: float = 1800.0    # a callback is "in time" when the caller is reached within this
 
 
 @dataclass(slots=True)
@@ -96,6 +98,7 @@ class AcdConfig:
     service_level_s: float = 15.0
     retention_days: float = 180.0
     offer_grace_s: float = 10.0   # an offer unanswered for ring timeout + this is taken back
+    records: records_settings.RecordsConfig = field(default_factory=records_settings.RecordsConfig)
     source: str = "<config>"
 
     def queue(self, queue_id: str) -> QueueConfig:
@@ -260,6 +263,7 @@ def _build(data: dict, source: str) -> AcdConfig:
         max_attempts=_num(source, cb_node, "max_attempts", 3, int, 1),
         priority=_num(source, cb_node, "priority", -1, int, -99),
         originate_grace_s=_num(source, cb_node, "originate_grace_s", 45.0),
+        deadline_s=_num(source, cb_node, "deadline_s", 1800.0, float, 1),
     )
     r_node = data.get("redis", _Map())
     redis = RedisConfig(
@@ -280,5 +284,6 @@ def _build(data: dict, source: str) -> AcdConfig:
         service_level_s=_num(source, data, "service_level_s", 15.0),
         retention_days=_num(source, data, "retention_days", 180.0),
         offer_grace_s=_num(source, data, "offer_grace_s", 10.0),
+        records=records_settings.parse(data.get("records"), source, _num, _err),
         source=source,
     )

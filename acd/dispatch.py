@@ -42,6 +42,7 @@ class Loops:
         self.claim_conflicts += len(claims) - len(offers)
         for offer in offers:
             self._seen_state(offer.agent_id, AgentState.RINGING)
+            self._history(offer.agent_id, AgentState.RINGING, now, call_id=offer.call_id)
             if offer.kind == CallKind.CALL:
                 self._deliver(offer)
             else:
@@ -52,6 +53,11 @@ class Loops:
         """Wrap-ups that are over, offers nobody settled, and the Redis epoch."""
         now = self.clock()
         released = await self.store.release_wrapups(now)
+        if self.records_sink is not None:
+            for agent_id in released or ():
+                agent = await self.store.get_agent(agent_id)   # a pending pause or logout applies now
+                self._history(agent_id, agent.state if agent else AgentState.AVAILABLE, now,
+                              reason=(agent.reason if agent else "") or "wrap-up over")
         reaped = await self.store.reap_offers(now, self.max_reaps)
         if reaped:
             self.log.warning("acd.offers_reaped", calls=reaped)
@@ -123,7 +129,8 @@ class Loops:
             try:
                 figures = await self._retry(self.stats, "loop:stats")
                 now = self.clock()
-                await self._retry(lambda: self.store.heartbeat(self.node_id, now, "ok"), "loop:heartbeat")
+                health = self.health() if self.health is not None else "ok"
+                await self._retry(lambda: self.store.heartbeat(self.node_id, now, health), "loop:heartbeat")
                 await self._retry(lambda: self.store.publish_stats(json.dumps(figures, ensure_ascii=False)), "loop:publish")
             except StoreUnavailable:
                 return

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
@@ -97,6 +98,11 @@ class Acd(StoreAccess, Callbacks, Loops):
         self._recover_lock = asyncio.Lock()
         self._running = False
         self.outbox = Outbox(self._attempt, self.log, backoff_max_s=backoff_max_s)
+        #: Told (kind, row) of every agent state change and callback this node makes: the
+        #: records writer's agent history and callbacks tables (acd.db.writer).
+        self.records_sink: Callable[[str, dict], None] | None = None
+        #: The node's one-word health for `acd status` (the records backlog when it grows).
+        self.health: Callable[[], str] | None = None
         self.dispatched = 0          # offers this node made (status, benchmarks)
         self.claim_conflicts = 0     # pairs another node won first
         self.store_errors = 0
@@ -283,7 +289,14 @@ class Acd(StoreAccess, Callbacks, Loops):
 
         async def op():
             cfg = await self._call_queue(call_id)
-            return await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses)
+            verdict = await self.store.ring_result(call_id, agent_id, status, now, cfg.max_misses)
+            if verdict == "connected":
+                self._history(agent_id, AgentState.TALKING, now, call_id=call_id)
+            elif verdict != "stale":
+                agent = await self.store.get_agent(agent_id)
+                if agent is not None:
+                    self._history(agent_id, agent.state, now, reason=agent.reason or status.lower(), call_id=call_id)
+            return verdict
 
         fut = self._write("ring_result", (call_key(call_id), agent_key(agent_id)), op)
         result = await self._landed(fut, "ring_result", call_id, "connected" if status == ANSWERED else "requeued")
@@ -312,7 +325,11 @@ class Acd(StoreAccess, Callbacks, Loops):
 
         async def op():
             cfg = await self._call_queue(call_id)
-            return await self.store.call_ended(call_id, agent_id, float(talk_s), now, cfg.wrapup_s)
+            ended = await self.store.call_ended(call_id, agent_id, float(talk_s), now, cfg.wrapup_s)
+            if ended:
+                self._history(agent_id, AgentState.WRAPUP if cfg.wrapup_s > 0 else AgentState.AVAILABLE, now,
+                              call_id=call_id)
+            return ended
 
         fut = self._write("call_ended", (call_key(call_id), agent_key(agent_id)), op,
                           on_landed=lambda _: self._forget(call_id))
@@ -353,6 +370,21 @@ class Acd(StoreAccess, Callbacks, Loops):
         if agent is not None:
             agent.state = state
 
+    def _history(self, agent_id: str, state: str, at: float, *, reason: str = "", call_id: str = "") -> None:
+        """One line of agent state history."""
+        self._keep("agent_state", {"event_id": uuid.uuid4().hex, "agent_id": agent_id, "state": str(state),
+                                   "reason": reason, "call_id": call_id, "at": at, "node": self.node_id})
+
+    def _keep(self, kind: str, row: dict) -> None:
+        """Hand a row to the records writer; history must never cost a caller, so a failing
+        sink is logged and ignored."""
+        if self.records_sink is None:
+            return
+        try:
+            self.records_sink(kind, row)
+        except Exception as exc:
+            self.log.error("acd.records_sink_failed", kind=kind, error=repr(exc))
+
     async def _expected_wait(self, cfg: QueueConfig, position: int) -> float:
         mine = [a for a in self._agents_seen.values() if cfg.id in a.queues]
         staffed = sum(1 for a in mine if a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
@@ -377,6 +409,7 @@ class Acd(StoreAccess, Callbacks, Loops):
         await self.outbox.settled(agent_key(agent_id))
         agent = await self._retry(lambda: self.store.agent_action(agent_id, action, reason, self.clock()), action)
         self._agents_seen[agent.id] = agent
+        self._history(agent.id, agent.state, self.clock(), reason=agent.reason)
         self.log.info("acd.agent", agent=agent_id, action=action, state=agent.state, reason=agent.reason, pending=agent.pending)
         self._kick.set()
         return agent

@@ -33,6 +33,8 @@ class DemoOptions:
     noanswer_agents: int = 1           # agents whose phone rings out (ring-timeout path)
     minimal: bool = False              # the smoke path instead of flows and ACD
     timeout_s: float = 120.0           # wall-clock guard for the whole run
+    records_db: str | None = None      # where the call records go (default: var/demo-records.db)
+    records_spool: str | None = None   # and where they wait for it (default: var/demo-spool)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class DemoRun:
     wall_s: float = 0.0
     engine_status: dict[str, Any] = field(default_factory=dict)
     link_status: dict[str, Any] = field(default_factory=dict)
+    records_status: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         out = tally(self.records, offered=self.offered, time_scale=self.options.speed)
@@ -58,6 +61,10 @@ class DemoRun:
             "engine_task_failures": self.engine_status.get("task_failures", 0),
             "ami_reconnects": self.link_status.get("reconnects", 0),
         })
+        if self.records_status is not None:
+            out["records_db"] = self.records_status["db"]
+            out["records_written"] = self.records_status["written"]
+            out["records_in_spool"] = self.records_status["backlog"]
         return out
 
 
@@ -130,7 +137,8 @@ async def run_demo(options: DemoOptions, *,
     settings.ami.ping_interval_s = 2.0
     runtime = await build_runtime(settings, secret=secret, minimal=options.minimal, acd_store="memory",
                                   agents=agent_endpoints(options.agents), speed=options.speed,
-                                  acd_config=acd_config, login_all=True, node="demo")
+                                  acd_config=acd_config, login_all=True, node="demo",
+                                  records=not options.minimal)
     run = DemoRun(options)
     started = time.monotonic()
     try:
@@ -158,6 +166,7 @@ async def run_demo(options: DemoOptions, *,
             await asyncio.sleep(0.1)
     finally:
         await runtime.stop()
+        run.records_status = runtime.records_status
         run.engine_status = runtime.engine.status()
         run.link_status = runtime.link.status
         await pbx.stop()
@@ -179,7 +188,10 @@ def _acd_and_prompts(options: DemoOptions):
     from ivr.runtime import ROOT
 
     cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
-    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents))
+    # The demo's made-up calls never go near a real node's records or spool.
+    records = dataclasses.replace(cfg.records, url=options.records_db or f"sqlite:///{ROOT / 'var' / 'demo-records.db'}",
+                                  spool_dir=options.records_spool or str(ROOT / "var" / "demo-spool"))
+    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents), records=records)
     registry = FlowRegistry(ROOT / "flows", ROOT / "config")
     return cfg, dict(sound_lengths(registry.load()))
 

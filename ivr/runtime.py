@@ -32,8 +32,21 @@ class Runtime:
     callbacks: Any = None
     login_agents: list[str] = field(default_factory=list)
     watch_flows_s: float | None = None   # poll flow and config files for changes (serve)
+    records: Any = None                  # acd.db.writer.RecordWriter: call records, agent history
+    records_status: dict[str, Any] | None = None   # the writer's last status, once stopped
+
+    def _start_records(self) -> None:
+        """Every ended call and every agent state change goes to the records writer's spool."""
+        writer = self.records
+        self.engine.on_record = writer.submit_call
+        if self.acd is not None:
+            self.acd.records_sink = writer.submit
+            self.acd.health = writer.health
+        self.engine.supervisor.spawn(writer.run(), name="records-writer")
 
     async def start(self) -> None:
+        if self.records is not None:
+            self._start_records()
         if self.acd is not None:
             await self.acd.start()
             for agent_id in self.login_agents:
@@ -58,12 +71,18 @@ class Runtime:
         if self.callbacks is not None:
             await self.callbacks.stop()
         for task in list(self.engine.supervisor.tasks):
-            if task.get_name() in ("flows-watch", "lease-renewal"):
+            if task.get_name() in ("flows-watch", "lease-renewal", "records-writer"):
                 task.cancel()
         await self.engine.stop()
         await self.link.close()
         if self.acd is not None:
             await self.acd.stop(flush_s=5.0)   # writes still queued (a call's end, an agent freed) land first
+        if self.records is not None:
+            from acd.db.writer import close_writer
+
+            writer, self.records = self.records, None
+            # What the database does not take waits in the spool for the next start.
+            self.records_status = await close_writer(writer)
 
     def reload(self) -> None:
         """SIGHUP: reload the flows off the event loop (the registry logs the outcome in one line)."""
@@ -77,6 +96,8 @@ class Runtime:
         out = {"engine": self.engine.status(), "ami": self.link.status}
         if self.acd is not None:
             out["acd"] = self.acd.status
+        if self.records is not None:
+            out["records"] = self.records.status()
         return out
 
 
@@ -122,7 +143,8 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
                         minimal: bool = False, agents: list[str] | None = None, speed: float = 1.0,
                         acd_config=None, login_all: bool = False, node: str | None = None,
                         lease_s: float = 10.0, clock=None, sounds_dir=None,
-                        reload_timeout_s: float | None = None) -> Runtime:
+                        reload_timeout_s: float | None = None, records: bool = False,
+                        records_db: str | None = None, db_optional: bool = False) -> Runtime:
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -172,8 +194,21 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)
     engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"), services)
+    writer = await _open_records(acd_config, records_db, db_optional, node) if records else None
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
-                   login_agents=[a.id for a in acd_config.agents] if login_all else [])
+                   login_agents=[a.id for a in acd_config.agents] if login_all else [], records=writer)
+
+
+async def _open_records(acd_config, url: str | None, optional: bool, node: str):
+    from acd.db.connect import DbError
+    from acd.db.writer import open_writer
+
+    try:
+        return await open_writer(acd_config.records, url=url, optional=optional, node=node)
+    except DbError as exc:
+        raise UserError(f"{exc}{'' if optional else ' (--db-optional: take calls and spool the records)'}") from None
+    except OSError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _sound_lengths(registry):

@@ -547,13 +547,18 @@ def cmd_adherence(args) -> int:
     roster = rmod.load(args.roster)
     if args.redis:
         return _adherence_now(args, roster)
-    events = read_agent_log(args.log)
     window = None
     if args.date_from or args.date_to:
         if not (args.date_from and args.date_to):
             raise SeatsError("give both --from and --to, or neither")
         window = (dt.datetime.combine(args.date_from, dt.time()),
                   dt.datetime.combine(args.date_to + dt.timedelta(days=1), dt.time()))
+    if args.records_db:
+        from seats.history import read_agent_history
+
+        events = read_agent_history(args.records_db, *(window or (None, None)))
+    else:
+        events = read_agent_log(args.log)
     rep = adherence(roster, events, grace_min=args.grace_min, window=window)
     if args.json:
         _out_json(rep)
@@ -746,6 +751,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--log", help="agent log, JSONL or CSV: agent_id,event,ts")
     src.add_argument("--redis", metavar="HOST:PORT", help="the ACD's Redis: who is logged in now")
+    src.add_argument("--records-db", metavar="URL",
+                     help="the records database (acd db): log-ins and log-outs from the agent state history")
     p.add_argument("--prefix", default="hotline:", help="the ACD's Redis key prefix")
     p.add_argument("--db", type=int, default=0)
     p.add_argument("--at", type=_datetime, help="with --redis: roster time to compare with (default now)")

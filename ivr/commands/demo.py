@@ -22,6 +22,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--minimal", action="store_true",
                    help="smoke path: answer, greeting, one key, first free agent (no flows, no ACD)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="records database for the demo's calls (default: sqlite file var/demo-records.db)")
     return p
 
 
@@ -29,7 +31,7 @@ def run(args) -> int:
     from ivr.demo import DemoOptions, run_demo
 
     options = DemoOptions(calls=args.calls, agents=args.agents, speed=args.speed, seed=args.seed,
-                          minimal=args.minimal)
+                          minimal=args.minimal, records_db=args.db)
     show = sys.stdout.isatty() and not args.json
     if show:
         result = asyncio.run(_with_progress(run_demo, options))

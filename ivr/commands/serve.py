@@ -52,6 +52,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "keep serving (default 5)")
     p.add_argument("--minimal", action="store_true",
                    help="skip flows and ACD: answer, greet, one key, first free agent from engine.agents")
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="records database (default: records.url in config/acd.yaml; sqlite:///FILE or "
+                        "postgresql://USER@HOST/DB, password from $HOTLINE_DB_PASSWORD)")
+    p.add_argument("--db-optional", action="store_true",
+                   help="start even when the records database does not answer: records wait in the spool "
+                        "(records.spool_dir) and are written, in order, once it does")
+    p.add_argument("--no-records", action="store_true", help="keep no call records in a database (trials)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for trials)")
     p.add_argument("--drain-s", type=seconds, default=30.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: take no new calls, give running ones this long to reach a safe "
@@ -92,7 +99,9 @@ async def _serve(args, settings, secret: str) -> int:
         raise UserError(f"--sounds-dir {args.sounds_dir}: not a folder")
     runtime = await build_runtime(settings, secret=secret, flows_dir=args.flows, acd_store=args.acd_store,
                                   minimal=args.minimal, acd_config=acd_config, login_all=args.login_all,
-                                  sounds_dir=args.sounds_dir, reload_timeout_s=args.reload_timeout)
+                                  sounds_dir=args.sounds_dir, reload_timeout_s=args.reload_timeout,
+                                  records=not (args.minimal or args.no_records), records_db=args.db,
+                                  db_optional=args.db_optional)
     runtime.watch_flows_s = args.watch_flows or None
     signals = _Signals(asyncio.get_running_loop(), log)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload)
@@ -120,7 +129,7 @@ async def _serve(args, settings, secret: str) -> int:
     except BaseException:
         await runtime.stop()
         raise
-    log.info("serve.stopped", **runtime.engine.status())
+    log.info("serve.stopped", **runtime.engine.status(), records=runtime.records_status)
     return 0
 
 

@@ -128,6 +128,7 @@ class AcdServices:
                     if record is not None:
                         record.agent, record.talk_s = offer.agent_id, round(talk_s, 3)
                         record.agent_answered = record.agent_answered or answered_at[0]
+                        record.wrapup_s = self._wrapup_s(queue) * self.speed
                 else:             # gone while the agent's phone rang
                     await self.acd.abandoned(call.call_id)
                 raise
@@ -147,6 +148,7 @@ class AcdServices:
                 if record is not None:
                     record.agent = offer.agent_id
                     record.talk_s = talk_s
+                    record.wrapup_s = self._wrapup_s(queue) * self.speed
                     if record.agent_answered is None and answered_at:
                         record.agent_answered = answered_at[0]
                 log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2))

@@ -35,9 +35,14 @@ class CallRecord:
     ended: float | None = None
     agent: str = ""
     queue: str = ""
+    center: str = ""
+    flow: str = ""                         # the flow that served the call, and its version
+    flow_version: str = ""
+    keys: list[str] = field(default_factory=list)
     outcome: str = ""
     reason: str = ""
     talk_s: float = 0.0
+    wrapup_s: float = 0.0                  # the agent's wrap-up after this call (queue setting)
     dial_attempts: list[dict[str, Any]] = field(default_factory=list)
     path: list[dict[str, Any]] = field(default_factory=list)
     survey: str | None = None

@@ -58,7 +58,10 @@ class FlowProgram:
         try:
             result = await run_flow(plan.flow, call, self.services, now=self.now, variables=plan.route.vars)
         finally:
-            record.node = f"{plan.flow.name}@{plan.flowset.version}"
+            record.flow, record.flow_version = plan.flow.name, str(plan.flowset.version)
+            record.center = record.center or plan.route.center
+        record.keys = list(result.keys)
+        record.center = result.center or record.center
         record.path = [asdict(step) for step in result.path]
         record.survey = result.survey
         if result.outcome.get("kind") == "queue":

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 
 import pytest
 
 from acd import cli
 
-from acd_fixtures import redis_store, unique_prefix, wipe
+from acd_fixtures import unique_prefix, wipe
 
 
 @pytest.fixture
@@ -72,28 +71,6 @@ def test_agent_commands_and_status(capsys, prefix):
     assert code == 0 and "yanbian" in out and "接通率" in out and "1301" in out
     code, out, _ = run(capsys, "--prefix", prefix, "agent", "list")
     assert code == 0 and "paused" in out and "Local/1301@agents" in out
-
-
-def test_export_csv_and_jsonl(capsys, prefix, tmp_path):
-    now = time.time()
-
-    async def put():
-        store = await redis_store(prefix)
-        await store.put_record({"call_id": "old", "ts": now - 7200, "caller": "1", "outcome": "answered"}, now, 86400)
-        await store.put_record({"call_id": "new", "ts": now - 60, "caller": "13900000000", "queue": "yanbian",
-                                "flow_path": ["menu", "ko"], "outcome": "answered", "survey_score": 4}, now, 86400)
-        await store.close()
-
-    asyncio.run(put())
-    code, out, _ = run(capsys, "--prefix", prefix, "export", "--since", "1h", "--format", "jsonl")
-    rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [r["call_id"] for r in rows] == ["new"]
-    dest = tmp_path / "calls.csv"
-    code, _, err = run(capsys, "--prefix", prefix, "export", "--since", "3h", "--format", "csv", "--out", str(dest))
-    lines = dest.read_text().splitlines()
-    assert code == 0 and err == f"2 records written to {dest}\n"
-    assert lines[0].startswith("call_id,ts,dialled,caller")
-    assert lines[2].startswith("new,") and "menu>ko" in lines[2] and lines[2].count(",4,") == 1
 
 
 def test_check(capsys):

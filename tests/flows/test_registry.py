@@ -146,7 +146,7 @@ def test_reload_under_load_drops_no_call(tree):
     assert len(old) == 40 and len(new) == 10
     assert all(r.version == v1 and r.outcome["queue"] == "province" for r in old)
     assert all(r.version == reg.version and r.outcome["queue"] == "changchun" for r in new)
-    assert all(r.outcome["kind"] == "queue" and r.hung_up_by == "flow" and r.survey == "满意" for r in old + new)
+    assert all(r.outcome["kind"] == "queue" and r.hung_up_by == "flow" and r.survey == "非常满意" for r in old + new)
     assert len(services.recorded) == 50
 
 
@@ -156,7 +156,7 @@ def test_watch_reloads_on_file_change(tree):
 
     async def scenario():
         task = asyncio.create_task(reg.watch(interval_s=0.01))
-        edit(tree / "flows" / "survey.yaml", '"3": 不满意', '"3": 差评')
+        edit(tree / "flows" / "survey.yaml", '"4": 不满意', '"4": 差评')
         for _ in range(500):
             if reg.version != v1:
                 break
@@ -164,4 +164,4 @@ def test_watch_reloads_on_file_change(tree):
         task.cancel()
 
     asyncio.run(scenario())
-    assert reg.version != v1 and reg.snapshot().flow("survey").nodes["rate"].scores["3"] == "差评"
+    assert reg.version != v1 and reg.snapshot().flow("survey").nodes["rate"].scores["4"] == "差评"

@@ -154,7 +154,7 @@ def test_sighup_path_reloads_off_the_loop(tree):
     version = reg.load().version
     program = FlowProgram(reg, SimServices())
     survey = tree / "flows" / "survey.yaml"
-    survey.write_text(survey.read_text(encoding="utf-8").replace('"3": 不满意', '"3": 差评'), encoding="utf-8")
+    survey.write_text(survey.read_text(encoding="utf-8").replace('"4": 不满意', '"4": 差评'), encoding="utf-8")
 
     async def scenario():
         good = await program.reload_async()
@@ -168,4 +168,4 @@ def test_sighup_path_reloads_off_the_loop(tree):
     assert bad[0].file.endswith("survey.yaml") and "YAML syntax" in bad[0].message   # the cause first, then what follows
     assert len(bad) > 1 and refusals(logs)[0]["problem"] == str(bad[0])
     assert [line["reason"] for line in refusals(logs)] == ["errors"]
-    assert reg.snapshot().flow("survey").nodes["rate"].scores["3"] == "差评"
+    assert reg.snapshot().flow("survey").nodes["rate"].scores["4"] == "差评"

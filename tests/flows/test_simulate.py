@@ -64,14 +64,14 @@ def test_merged_number_hears_notice_and_lands_in_12345(in_root, capsys):
     out = simulate(capsys, "--did", "12319", "--caller", "043788881234", "--press", "1")
     assert out["prompts"][0]["id"] == "notice_12319" and "已并入12345" in out["prompts"][0]["text"]
     assert out["outcome"]["queue"] == "liaoyuan" and out["variables"]["hotline"] == "12319"
-    assert out["survey"] == "满意"
+    assert out["survey"] == "非常满意"
     assert [s["kind"] for s in out["path"][:3]] == ["branch", "play", "enqueue"]
     assert out["to_queue_s"] == pytest.approx(out["path"][2]["at_s"]) and out["to_queue_s"] > 5
 
 
 def test_survey_after_agent_and_korean_all_the_way(in_root, capsys):
     out = simulate(capsys, "--did", "043312345", "--caller", "13900001111", "--press", "7,3", "--at", WORKDAY)
-    assert out["survey"] == "不满意"
+    assert out["survey"] == "基本满意"
     assert [p["lang"] for p in out["prompts"][2:]] == ["ko", "ko", "ko"]   # survey, thanks, goodbye
 
 
@@ -96,7 +96,7 @@ def test_text_output_shows_prompts_keys_and_outcome(in_root, capsys):
     assert main(["simulate", "--did", "12345", "--caller", "043188881234", "--press", "1,2", "--at", WORKDAY]) == 0
     out = capsys.readouterr().out
     assert "[changchun_menu] 12345热线" in out and "pressed 1" in out
-    assert "outcome: queue province (skills zh, priority 0, agent talked); survey: 基本满意" in out
+    assert "outcome: queue province (skills zh, priority 0, agent talked); survey: 满意" in out
 
 
 def test_interactive_keys_from_stdin(in_root, capsys, monkeypatch):
