@@ -374,8 +374,10 @@ class Month:
                 events.append((t + 8 * 3600 + rng.random() * 300, "logged_out", "shift end"))
                 for at, state, why in events:
                     n += 1
+                    if n > 1:
+                        out[-1]["until"] = at      # what the writer's close_states fills in live
                     out.append({"event_id": f"{agent}-{n}", "agent_id": agent, "state": state, "reason": why,
-                                "call_id": "", "at": at, "node": "node-a"})
+                                "call_id": "", "at": at, "until": None, "node": "node-a"})
         return out
 
 

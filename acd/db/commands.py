@@ -14,7 +14,6 @@ from sqlalchemy import delete, insert
 
 from acd.db import export as export_mod, schema
 from acd.db.connect import DbError, open_engine, parse_url, ping, shown
-from acd.db.migrate import current, head, require_current, upgrade
 from acd.db.settings import TABLES
 
 COMMANDS = ("db", "export", "report")
@@ -48,6 +47,8 @@ async def run(args: argparse.Namespace, cfg) -> int:
         engine = open_engine(parse_url(url))
     except DbError as exc:
         raise _user(str(exc), 2) from None
+    from acd.db.migrate import require_current   # Alembic: only for commands that touch the database
+
     try:
         await ping(engine)
         if args.command == "db":
@@ -71,6 +72,8 @@ def _user(message: str, code: int):
 
 
 async def _db(args, cfg, engine) -> int:
+    from acd.db.migrate import current, head, require_current, upgrade
+
     if args.action == "upgrade":
         before, after = await upgrade(engine)
         print(f"{shown(engine.url)}: schema {before or 'empty'} -> {after}" if before != after

@@ -15,7 +15,9 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, and_, case, cast, collate, exists, func, literal_column, not_, select
+from sqlalchemy import (
+    Integer, String, and_, case, cast, exists, func, literal_column, or_, select, text, union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.db import schema
@@ -27,6 +29,7 @@ BY = ("hour", "day", "week", "month")
 GBT_ANSWER_S = 15.0                # GB/T 33358: a person within 15 s
 BUSY = ("ringing", "talking", "wrapup")
 STAFFED = ("available",) + BUSY
+STRADDLE_S = 7 * 86400             # no staffed state lasts longer than a week
 _ONE, _ZERO = literal_column("1"), literal_column("0")
 
 #: figure -> (label, definition); {sl} and {short} are filled from the configuration.
@@ -188,36 +191,41 @@ async def _callbacks(conn, width, lo, hi, center, queue):
     return [(int(k), {"callbacks": n, "callbacks_in_time": t or 0}) for k, n, t in await conn.execute(query)]
 
 
-async def _occupancy(conn, width, lo, hi, agents: list[str] | None, known: list[str]):
-    """Busy and staffed seconds per bucket from the state log.
+async def _occupancy(conn, width, lo, hi, agents: list[str] | None):
+    """Busy and staffed seconds per bucket from the state log, in one scan.
 
-    Each event lasts until the agent's next one (LEAD in SQL).  Intervals inside
-    one bucket are summed by the database; the few that cross a bucket edge,
-    and the state each agent was already in when the range starts, are split
-    here.
+    Each event carries when its state ended (``until``, filled in by the writer),
+    so nothing pairs events up here.  The state an agent was already in when the
+    range opens is the event before ``lo`` still going at ``lo`` (looked for
+    within STRADDLE_S, longer than any staffed stretch).  The part of each state
+    inside the bucket it began in is summed by the database; a state still going
+    at its bucket's end sends its end back, to be spread here.
     """
     a = schema.agent_states.c
-    where = [a.at >= lo, a.at < hi] + ([a.agent_id.in_(agents)] if agents is not None else [])
-    firsts = dict((await conn.execute(select(a.agent_id, func.min(a.at)).where(*where).group_by(a.agent_id))).all())
-    acc: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for aid in sorted(set(firsts) | set(agents if agents is not None else known)):
-        state = (await conn.execute(select(a.state).where(a.agent_id == aid, a.at < lo)
-                                    .order_by(a.at.desc(), a.event_id.desc()).limit(1))).scalar()
-        _spread(acc, state, lo, firsts.get(aid, hi), width)
-    # Byte order is enough to keep an agent's events together, and sorts far faster than a locale's.
-    agent = collate(a.agent_id, "C") if conn.dialect.name == "postgresql" else a.agent_id
-    nxt = func.lead(a.at).over(partition_by=agent, order_by=(a.at, a.event_id))
-    ev = select(a.state, a.at.label("s"), func.coalesce(nxt, hi).label("e")).where(*where).subquery()
+    mine = [a.agent_id.in_(agents)] if agents is not None else []
+    hi_ = literal_column(repr(float(hi)))
+    lo_ = literal_column(repr(float(lo)))
+    ends_at = case((a.until.is_(None), hi_), (a.until > hi, hi_), else_=a.until)
+    inside = select(a.state, a.at.label("s"), ends_at.label("e")).where(a.at >= lo, a.at < hi, *mine)
+    before = select(a.state, lo_.label("s"), ends_at.label("e")).where(
+        a.at < lo, a.at >= lo - STRADDLE_S, or_(a.until.is_(None), a.until > lo), *mine)
+    ev = union_all(inside, before).subquery()
     b = _bucket(ev.c.s, width, conn.dialect.name)
-    crosses = ev.c.e + literal_column(str(OFFSET)) > (b + _ONE) * literal_column(str(width))
-    staffed = ev.c.state.in_(STAFFED)
-    inside = select(b, ev.c.state, func.sum(ev.c.e - ev.c.s)).where(staffed, not_(crosses)).group_by(b, ev.c.state)
-    for k, state, secs in await conn.execute(inside):
-        acc[int(k)][1] += secs or 0.0
+    end = (b + _ONE) * literal_column(str(width)) - literal_column(str(OFFSET))
+    crosses = ev.c.e > end
+    part = func.sum(case((crosses, end - ev.c.s), else_=ev.c.e - ev.c.s))
+    spill = case((crosses, cast(ev.c.e, String)))
+    ends = func.string_agg(spill, ",") if conn.dialect.name == "postgresql" else func.group_concat(spill, ",")
+    query = select(b, ev.c.state, part, ends).where(ev.c.state.in_(STAFFED)).group_by(b, ev.c.state)
+    acc: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for k, state, secs, spills in await conn.execute(query):
+        k = int(k)
+        acc[k][1] += secs or 0.0
         if state in BUSY:
-            acc[int(k)][0] += secs or 0.0
-    for state, s, e in await conn.execute(select(ev.c.state, ev.c.s, ev.c.e).where(staffed, crosses)):
-        _spread(acc, state, s, e, width)
+            acc[k][0] += secs or 0.0
+        for e in (spills or "").split(","):
+            if e:
+                _spread(acc, state, (k + 1) * width - OFFSET, float(e), width)
     return [(k, {"busy_s": v[0], "staffed_s": v[1]}) for k, v in acc.items()]
 
 
@@ -306,7 +314,7 @@ async def build(engine: AsyncEngine, cfg, lo: float, hi: float, *, by: str = "da
         _on(engine, _calls, width, lo, hi, center, queue, cfg),
         _on(engine, _transfers, width, lo, hi, center, queue), _on(engine, _surveys, width, lo, hi, center, queue),
         _on(engine, _callbacks, width, lo, hi, center, queue),
-        _on(engine, _occupancy, width, lo, hi, agents, [a.id for a in cfg.agents]))
+        _on(engine, _occupancy, width, lo, hi, agents))
     calls, others = parts[0], [item for part in parts[1:] for item in part]
     return assemble(cfg, lo, hi, by, center, queue, width, calls, others)
 
@@ -314,6 +322,12 @@ async def build(engine: AsyncEngine, cfg, lo: float, hi: float, *, by: str = "da
 async def _on(engine: AsyncEngine, query, *args):
     """Each part on its own connection, so the database works on them side by side."""
     async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A report is a few big scans grouped into a few hundred buckets.  The planner takes a
+            # bucket expression for unique per row and would sort the whole month (on disk) to
+            # group it: hashing is what fits.  Compiling the scans (JIT) costs more than it saves.
+            for setting in ("jit = off", "work_mem = '64MB'", "enable_sort = off"):
+                await conn.execute(text(f"SET LOCAL {setting}"))
         return await query(conn, *args)
 
 

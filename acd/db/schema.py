@@ -83,6 +83,9 @@ agent_states = Table(
     Column("reason", String(64), nullable=False, server_default=""),
     Column("call_id", String(80), nullable=False, server_default=""),
     Column("at", Float, nullable=False),
+    # When the agent's next state began (NULL: still in it): the writer fills it in as events
+    # arrive, in any order, so reports sum durations instead of pairing events up.
+    Column("until", Float),
     Column("node", String(128), nullable=False, server_default=""),
     # Each agent's day in order, read from the index alone (reports' occupancy).
     Index(None, "agent_id", "at", "event_id", "state"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Iterable
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -84,4 +84,22 @@ async def write(conn: AsyncConnection, items: Iterable[dict[str, Any]]) -> int:
         ordered = [rows[k] for k in sorted(rows, key=lambda k: tuple(str(v) for v in k))]
         await conn.execute(_statement(kind, conn.dialect.name), ordered)
         written += len(ordered)
+        if kind == "agent_state":
+            await close_states(conn, ordered)
     return written
+
+
+async def close_states(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Set ``until`` on the events the new ones follow, and on the new ones that already have a
+    successor (events from two nodes may arrive out of order).  Only an event whose ``until`` is
+    open or later than the earliest new event can change, so the update touches a handful of rows
+    per agent, found through the (agent_id, at) index."""
+    t = schema.agent_states
+    n = t.alias("later")
+    nxt = (select(func.min(n.c.at)).where(n.c.agent_id == t.c.agent_id,
+                                          tuple_(n.c.at, n.c.event_id) > tuple_(t.c.at, t.c.event_id))
+           .scalar_subquery())
+    since = min(r["at"] for r in rows)
+    agents = sorted({r["agent_id"] for r in rows})
+    await conn.execute(update(t).where(t.c.agent_id.in_(agents), or_(t.c.until.is_(None), t.c.until >= since))
+                       .values(until=nxt))

@@ -103,3 +103,16 @@ async def test_the_writer_task_writes_as_records_arrive(db, tmp_path):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_each_state_learns_when_it_ended_whatever_order_the_events_arrive_in(db, tmp_path):
+    writer = RecordWriter(db, Spool(tmp_path / "s.jsonl"), batch=1)     # one event per batch
+    for event_id, at in (("e2", T0 + 10), ("e1", T0), ("e4", T0 + 30), ("e3", T0 + 20)):
+        writer.agent_state({"event_id": event_id, "agent_id": "1301", "state": "talking", "at": at})
+        writer.agent_state({"event_id": event_id + "-other", "agent_id": "1302", "state": "available", "at": at + 1})
+    assert await writer.drain(10) == 0
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(schema.agent_states.c.event_id, schema.agent_states.c.until)
+                                   .where(schema.agent_states.c.agent_id == "1301")
+                                   .order_by(schema.agent_states.c.at))).all()
+    assert rows == [("e1", T0 + 10), ("e2", T0 + 20), ("e3", T0 + 30), ("e4", None)]

@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=64), server_default='', nullable=False),
     sa.Column('call_id', sa.String(length=80), server_default='', nullable=False),
     sa.Column('at', sa.Float(), nullable=False),
+    sa.Column('until', sa.Float(), nullable=True),
     sa.Column('node', sa.String(length=128), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_agent_states'))
     )
