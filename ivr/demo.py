@@ -62,7 +62,8 @@ class DemoRun:
             "ami_reconnects": self.link_status.get("reconnects", 0),
         })
         if self.records_status is not None:
-            out["records_db"] = self.records_status["db"]
+            db = self.records_status["db"] or ""
+            out["records_db"] = db.split(":///", 1)[1] if db.startswith("sqlite") else db   # the file, for SQLite
             out["records_written"] = self.records_status["written"]
             out["records_in_spool"] = self.records_status["backlog"]
         return out

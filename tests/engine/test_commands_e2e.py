@@ -28,8 +28,9 @@ async def pbx_and_serve(secret: str, pbx_args: list[str], serve_args: list[str])
     return pbx, proc
 
 
-def test_demo_json_loses_no_call(capsys):
-    rc = main(["demo", "--calls", "20", "--agents", "8", "--speed", "60", "--json"])
+def test_demo_json_loses_no_call(capsys, tmp_path):
+    db = tmp_path / "demo.db"
+    rc = main(["demo", "--calls", "20", "--agents", "8", "--speed", "60", "--json", "--db", f"sqlite:///{db}"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert out["offered"] == 20 and out["lost"] == 0
@@ -38,6 +39,7 @@ def test_demo_json_loses_no_call(capsys):
     assert out["answered"] > 0
     assert out["pbx_calls"] == out["pbx_calls_ended"]   # the PBX saw every call end, callbacks included
     assert out["program"] == "flows+acd" and out["engine_task_failures"] == 0
+    assert out["records_db"] == str(db) and out["records_written"] >= out["pbx_calls"] and out["records_in_spool"] == 0
 
 
 def test_demo_minimal_path(capsys):
