@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import pathlib
-import re
 import sys
 import time
+
+from acd.when import epoch
 
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "config" / "acd.yaml"
 
@@ -57,21 +57,11 @@ class UserError(Exception):
         self.code = code
 
 
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-
-
 def parse_when(text: str, flag: str, now: float | None = None) -> float:
-    now = time.time() if now is None else now
-    m = _AGE.match(text.strip())
-    if m:
-        return now - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UserError(f"{flag} {text!r}: expected an ISO date/time (2026-11-27T08:00, China time) or an age (24h, 7d)", 2) from None
-    if when.tzinfo is None:   # the hotline's own time: China, UTC+8
-        when = when.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    return when.timestamp()
+    when = epoch(text, now=now)
+    if when is None:
+        raise UserError(f"{flag} {text!r}: expected an ISO date/time (2026-11-27T08:00, China time) or an age (24h, 7d)", 2)
+    return when
 
 
 def _address(args, cfg) -> tuple[str, int]:

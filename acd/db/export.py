@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from acd.db import schema
 from acd.db.rows import LABELS
 from acd.phone import mask
+from acd.when import CHINA
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 TIME_COLUMNS = {"started_at", "answered_at", "queued_at", "agent_answered_at", "ended_at"}
 COLUMNS = [c.name for c in schema.calls.c if c.name != "written_at"] + ["survey_label"]
 

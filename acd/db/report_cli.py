@@ -20,8 +20,8 @@ import time
 
 from acd.db import report
 from acd.db.connect import DbError
+from acd.when import CHINA, epoch
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 FORMATS = ("table", "csv", "json", "xlsx")
 SHARES = {"sl_share", "connection_rate", "occupancy", "satisfaction", "share_15s"}
 SECONDS = {"asa_s", "aht_s", "talk_s", "wrapup_s"}
@@ -45,12 +45,11 @@ def add_parser(sub) -> None:
 
 
 def parse_when(text: str, flag: str) -> float:
-    try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+    when = epoch(text, ages=False)
+    if when is None:
         raise DbError(f"{flag} {text!r}: expected a date (2026-11-01) or an ISO date-time "
-                      "(2026-11-01T08:00), China time unless a zone is given") from None
-    return (when if when.tzinfo else when.replace(tzinfo=CHINA)).timestamp()
+                      "(2026-11-01T08:00), China time unless a zone is given")
+    return when
 
 
 def shown(epoch: float) -> str:

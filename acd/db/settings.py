@@ -34,9 +34,9 @@ def parse(node, source: str, num, err) -> RecordsConfig:
     if unknown:
         raise err(source, node, f"records: unknown key {sorted(unknown)[0]!r}")
     if "url" in node:
-        out.url = _path_url(str(node["url"]), source)
+        out.url = _path_url(str(node["url"]))
     if "spool_dir" in node:
-        out.spool_dir = _near(str(node["spool_dir"]), source)
+        out.spool_dir = _near(str(node["spool_dir"]))
     out.short_abandon_s = num(source, node, "short_abandon_s", out.short_abandon_s)
     for key in ("answer_target", "connection_target"):
         value = num(source, node, key, getattr(out, key))
@@ -57,14 +57,14 @@ def parse(node, source: str, num, err) -> RecordsConfig:
     return out
 
 
-def _near(path: str, source: str) -> str:
+def _near(path: str) -> str:
     """A relative path is relative to the repository (where var/ lives), not to the current folder."""
     p = pathlib.Path(path)
     return str(p if p.is_absolute() else ROOT / p)
 
 
-def _path_url(url: str, source: str) -> str:
+def _path_url(url: str) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + _near(url[len(prefix):], source)
+        return prefix + _near(url[len(prefix):])
     return url

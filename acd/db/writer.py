@@ -47,7 +47,6 @@ class RecordWriter:
         self.last_error = ""
         self.lag_s: deque[float] = deque(maxlen=10_000)   # submit to commit, per record (benchmarks)
         self._wake = asyncio.Event()
-        self._closing = False
 
     # -- the engine's side ------------------------------------------------------------------------
     def submit(self, kind: str, row: dict[str, Any]) -> None:
@@ -65,10 +64,6 @@ class RecordWriter:
             item["t"] = now
             self.spool.append(item)
         self._wake.set()
-
-    def agent_state(self, event: dict[str, Any]) -> None:
-        """The ACD's hook (Acd.on_agent_state): one agent's change of state."""
-        self.submit("agent_state", event)
 
     # -- the writer task --------------------------------------------------------------------------
     async def run(self) -> None:

@@ -128,7 +128,7 @@ class AcdServices:
                     if record is not None:
                         record.agent, record.talk_s = offer.agent_id, round(talk_s, 3)
                         record.agent_answered = record.agent_answered or answered_at[0]
-                        record.wrapup_s = self._wrapup_s(queue) * self.speed
+                        record.wrapup_s = self._queue_wrapup_s(queue)
                 else:             # gone while the agent's phone rang
                     await self.acd.abandoned(call.call_id)
                 raise
@@ -148,7 +148,7 @@ class AcdServices:
                 if record is not None:
                     record.agent = offer.agent_id
                     record.talk_s = talk_s
-                    record.wrapup_s = self._wrapup_s(queue) * self.speed
+                    record.wrapup_s = self._queue_wrapup_s(queue)
                     if record.agent_answered is None and answered_at:
                         record.agent_answered = answered_at[0]
                 log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2))
@@ -195,13 +195,16 @@ class AcdServices:
 
         return await hold_until(call, offered(), chunk_s=announce_every_s, between=announce)
 
-    def _wrapup_s(self, queue: str) -> float:
-        """Wrap-up in wall-clock seconds (the ACD's clock may run faster than real time)."""
+    def _queue_wrapup_s(self, queue: str) -> float:
+        """The queue's wrap-up as configured (the agent's wrap-up after each call: the record's)."""
         try:
-            wrap = float(self.acd.config.queue(queue).wrapup_s)
+            return float(self.acd.config.queue(queue).wrapup_s)
         except Exception:
             return 0.0
-        return wrap / self.speed
+
+    def _wrapup_s(self, queue: str) -> float:
+        """Wrap-up in wall-clock seconds (the ACD's clock may run faster than real time)."""
+        return self._queue_wrapup_s(queue) / self.speed
 
     def _announce_every(self, queue: str) -> float:
         try:

@@ -114,7 +114,7 @@ async def test_adherence_reads_logins_from_the_state_history(db, db_url, tmp_pat
     writer = RecordWriter(db, Spool(tmp_path / "h.jsonl"))
     for i, (state, at) in enumerate([("available", T0), ("ringing", T0 + 60), ("talking", T0 + 65),
                                      ("logged_out", T0 + 3600), ("paused", T0 + 7200)]):
-        writer.agent_state({"event_id": f"e{i}", "agent_id": "1301", "state": state, "at": at})
+        writer.submit("agent_state", {"event_id": f"e{i}", "agent_id": "1301", "state": state, "at": at})
     await writer.drain(10)
     events = await asyncio.to_thread(read_agent_history, db_url)
     assert [(e.event, e.ts.strftime("%H:%M")) for e in events] == [("login", "08:53"), ("logout", "09:53"),

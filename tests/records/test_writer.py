@@ -67,7 +67,7 @@ async def test_a_torn_last_line_is_dropped_and_the_rest_replayed(db, tmp_path):
     spool = Spool(path)
     assert spool.pending == 1
     writer = RecordWriter(db, spool)
-    writer.agent_state({"event_id": "e3", "agent_id": "1301", "state": "paused", "reason": "break", "at": T0 + 5})
+    writer.submit("agent_state", {"event_id": "e3", "agent_id": "1301", "state": "paused", "reason": "break", "at": T0 + 5})
     assert await writer.drain(10) == 0
     async with db.connect() as conn:
         ids = (await conn.execute(select(schema.agent_states.c.event_id).order_by("at"))).scalars().all()
@@ -108,8 +108,8 @@ async def test_the_writer_task_writes_as_records_arrive(db, tmp_path):
 async def test_each_state_learns_when_it_ended_whatever_order_the_events_arrive_in(db, tmp_path):
     writer = RecordWriter(db, Spool(tmp_path / "s.jsonl"), batch=1)     # one event per batch
     for event_id, at in (("e2", T0 + 10), ("e1", T0), ("e4", T0 + 30), ("e3", T0 + 20)):
-        writer.agent_state({"event_id": event_id, "agent_id": "1301", "state": "talking", "at": at})
-        writer.agent_state({"event_id": event_id + "-other", "agent_id": "1302", "state": "available", "at": at + 1})
+        writer.submit("agent_state", {"event_id": event_id, "agent_id": "1301", "state": "talking", "at": at})
+        writer.submit("agent_state", {"event_id": event_id + "-other", "agent_id": "1302", "state": "available", "at": at + 1})
     assert await writer.drain(10) == 0
     async with db.connect() as conn:
         rows = (await conn.execute(select(schema.agent_states.c.event_id, schema.agent_states.c.until)
