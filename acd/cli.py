@@ -2,10 +2,10 @@
 
 Live state is the shared Redis store (address from config/acd.yaml or --redis), the
 same one the engine nodes use; records, exports and reports are the records
-database (--db or records.url: docs/records.md).  Mistakes end in one line on
-stderr: a bad flag is argparse's usage error (exit 2), a bad config file names
-file:line (exit 2), an unreachable Redis names its address (exit 1), an
-unreachable records database names its address (exit 3).
+database (--db or records.url: docs/records.md).  Mistakes follow
+:mod:`hotline.cli`: one line on stderr, exit 2 for a bad flag or config file
+(naming file:line), exit 3 for a Redis or records database that does not answer
+(naming its address).
 """
 
 from __future__ import annotations
@@ -13,21 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import pathlib
 import sys
 import time
 
 from acd.when import epoch
+from hotline import cli, errors, paths
 
-DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "config" / "acd.yaml"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="acd", description="12345 hotline automatic call distribution")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="ACD configuration (default: %(default)s)")
+    parser = cli.Parser(prog="acd", description="12345 hotline automatic call distribution")
+    parser.add_argument("--config", default=None, help="ACD configuration (default: acd.yaml in the config folder)")
     parser.add_argument("--redis", metavar="HOST:PORT", help="Redis address (default: from the config)")
     parser.add_argument("--prefix", help="Redis key prefix (default: from the config)")
-    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    cli.add_common(parser)
     parser.add_argument("--db", metavar="URL", help="records database (default: records.url in the config)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -49,12 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class UserError(Exception):
-    """One line for stderr; ``code`` is the exit status."""
+class UserError(errors.UserError):
+    """A user's mistake (exit 2) or, with ``code=3``, a service that did not answer."""
 
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+    def __init__(self, message: str, code: int = errors.EXIT_USER):
+        super().__init__(message, code=code)
 
 
 def parse_when(text: str, flag: str, now: float | None = None) -> float:
@@ -68,57 +66,19 @@ def _address(args, cfg) -> tuple[str, int]:
     if not args.redis:
         return cfg.redis.host, cfg.redis.port
     host, sep, port = args.redis.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise UserError(f"--redis {args.redis!r}: expected HOST:PORT", 2)
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UserError(f"--redis {args.redis!r}: expected HOST:PORT with a port from 1 to 65535", 2)
     return host, int(port)
 
 
 async def _open_store(args, cfg):
-    from acd.redis_store import RedisStore, RedisUnreachable
+    """An unreachable Redis raises RedisUnreachable, already one line with its address (exit 3)."""
+    from acd.redis_store import RedisStore
 
     host, port = _address(args, cfg)
-    try:
-        return await RedisStore.connect(host, port, prefix=args.prefix or cfg.redis.prefix,
-                                        password=cfg.redis.password(), db=cfg.redis.db, poolsize=1,
-                                        slow_call_s=cfg.redis.slow_call_s, call_timeout_s=cfg.redis.call_timeout_s)
-    except RedisUnreachable as exc:
-        raise UserError(str(exc)) from None
-
-
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _secs(x) -> str:
-    return "-" if x is None else f"{x:.1f}"
-
-
-def print_status(figures: dict, out=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=out or sys.stdout, width=160)
-    t = Table(title=f"Queues (service level threshold {figures['service_level_s']:g} s, last 24 h)")
-    for col in ("queue", "waiting", "longest", "avail", "ring", "talk", "wrap", "paused",
-                "offered", "answered", "abandoned", "SL/ans", "SL/off", "ASA s", "abandon", "接通率"):
-        t.add_column(col, justify="left" if col == "queue" else "right")
-    for q in figures["queues"] + [figures["total"]]:
-        a = q["agents"]
-        t.add_row(q["queue"] if q["queue"] != "*" else "all", str(q["waiting"]), _secs(q["longest_wait_s"]),
-                  str(a.get("available", 0)), str(a.get("ringing", 0)), str(a.get("talking", 0)),
-                  str(a.get("wrapup", 0)), str(a.get("paused", 0)), str(q["offered"]), str(q["answered"]),
-                  str(q["abandoned"]), _pct(q["sl_answered"]), _pct(q["sl_offered"]), _secs(q["asa_s"]),
-                  _pct(q["abandon_rate"]), _pct(q["completion_24h"]))
-    console.print(t)
-    at = Table(title="Agents")
-    for col in ("agent", "state", "reason", "calls", "talk s", "occupancy"):
-        at.add_column(col, justify="left" if col in ("agent", "state", "reason") else "right")
-    for a in figures["agents"]:
-        at.add_row(a["agent"], a["state"], a["reason"], str(a["calls"]), f"{a['talk_s']:.0f}", _pct(a["occupancy"]))
-    console.print(at)
-    nodes = figures.get("nodes") or {}
-    if nodes:
-        console.print("nodes: " + ", ".join(f"{n} ({s}, {figures['at'] - t:.0f} s ago)" for n, (t, s) in sorted(nodes.items())))
+    return await RedisStore.connect(host, port, prefix=args.prefix or cfg.redis.prefix,
+                                    password=cfg.redis.password(), db=cfg.redis.db, poolsize=1,
+                                    slow_call_s=cfg.redis.slow_call_s, call_timeout_s=cfg.redis.call_timeout_s)
 
 
 async def _run(args, cfg) -> int:
@@ -128,7 +88,7 @@ async def _run(args, cfg) -> int:
     try:
         return await _command(args, cfg, store)
     except StoreError as exc:       # Redis out of memory, read-only, stalled...: its own words, one line
-        raise UserError(str(exc)) from None
+        raise UserError(str(exc), errors.EXIT_UNREACHABLE) from None
     finally:
         await store.close()
 
@@ -139,12 +99,15 @@ async def _command(args, cfg, store) -> int:
 
     now = time.time()
     if args.command == "status":
-        figures = await collect_stats(store, cfg, now)
+        agents = await store.agents()
+        figures = await collect_stats(store, cfg, now, agents)
         figures["nodes"] = await store.nodes()
         if args.json:
             print(json.dumps(figures, ensure_ascii=False, indent=1))
         else:
-            print_status(figures)
+            from acd import status_view
+
+            status_view.print_status(figures, agents)
         return 0
     if args.command == "agent":
         if args.action == "list":
@@ -172,36 +135,25 @@ async def _command(args, cfg, store) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return cli.run("acd", build_parser(), argv, _main)
+
+
+def _main(args) -> int:
     from acd import config as config_mod
     from acd.db import commands as db_commands
-    from ivr import log
 
-    log.setup(args.log_level)
+    source = args.config or paths.config_file("acd.yaml")
     try:
-        try:
-            cfg = config_mod.load(args.config)
-        except config_mod.ConfigError as exc:
-            raise UserError(str(exc), 2) from None
-        if args.command == "check":
-            skills = sorted({s for a in cfg.agents for s in a.skills})
-            print(f"{args.config}: {len(cfg.queues)} queues, {len(cfg.agents)} agents, skills in use: {', '.join(skills)}")
-            return 0
-        if args.command in db_commands.COMMANDS:
-            return asyncio.run(db_commands.run(args, cfg))
-        return asyncio.run(_run(args, cfg))
-    except UserError as exc:
-        print(f"acd: {exc}", file=sys.stderr)
-        return exc.code
+        cfg = config_mod.load(source)
     except config_mod.ConfigError as exc:
-        print(f"acd: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        from ivr.pipes import reader_gone
-        return reader_gone()
+        raise UserError(str(exc)) from None
+    if args.command == "check":
+        skills = sorted({s for a in cfg.agents for s in a.skills})
+        print(f"{source}: {len(cfg.queues)} queues, {len(cfg.agents)} agents, skills in use: {', '.join(skills)}")
+        return 0
+    if args.command in db_commands.COMMANDS:
+        return asyncio.run(db_commands.run(args, cfg))
+    return asyncio.run(_run(args, cfg))
 
 
 if __name__ == "__main__":

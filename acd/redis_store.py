@@ -15,9 +15,7 @@ duration and name.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
-import os
 import time
 from typing import Iterable
 
@@ -28,12 +26,15 @@ from acd.config import PASSWORD_ENV, RedisConfig
 from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
 from acd.redis_faults import ScriptMissing, SlowCalls, classify
 from acd.store import Handler, Store
+from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError, describe
 from ivr import log as logmod
 from ivr.backoff import pause_before_retry
 
 
-class RedisUnreachable(Exception):
-    """Redis cannot be reached at start; str() is the one line to show."""
+class RedisUnreachable(UserError):
+    """Redis cannot be reached at start; str() is the one line to show (exit status 3)."""
+
+    code = EXIT_UNREACHABLE
 
 
 def _resp(*parts: str) -> bytes:
@@ -53,10 +54,7 @@ async def probe(host: str, port: int, password: str | None = None, timeout: floa
     except asyncio.TimeoutError:
         raise RedisUnreachable(f"cannot reach Redis at {where}: timed out after {timeout:g} s") from None
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-        if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-            reason = "Connection refused"
-        raise RedisUnreachable(f"cannot reach Redis at {where}: {reason}") from None
+        raise RedisUnreachable(f"cannot reach Redis at {where}: {describe(exc)}") from None
     try:
         if password:
             writer.write(_resp("AUTH", password))
@@ -73,7 +71,9 @@ async def probe(host: str, port: int, password: str | None = None, timeout: floa
             raise RedisUnreachable(f"cannot talk to Redis at {where}: connection closed")
         if text.startswith("-"):
             hint = "" if password else f" (set ${PASSWORD_ENV} or redis.password_file)"
-            raise RedisUnreachable(f"Redis at {where} refused us: {text[1:].split('. ')[0]}{hint}")
+            refused = RedisUnreachable(f"Redis at {where} refused us: {text[1:].split('. ')[0]}{hint}")
+            refused.code = EXIT_USER        # it answered: the password in the config is the mistake
+            raise refused
 
 
 class RedisStore(Store):

@@ -125,3 +125,48 @@ def total(rows: Sequence[QueueStats], threshold_s: float = 15.0) -> QueueStats:
         t.abandon_rate = t.abandoned / t.offered
         t.completion_24h = t.answered / t.offered
     return t
+
+
+# -- what the store says against what is still true ---------------------------------------------
+
+#: How often an engine node writes its heartbeat (the stats loop of :class:`acd.service.Acd`).
+HEARTBEAT_S = 2.0
+#: A node that missed this many heartbeats in a row has stopped or lost Redis.  Five, not one:
+#: a slow Redis call or a busy loop may delay one or two, and a supervisor must not be told a
+#: healthy node died.
+MISSED_HEARTBEATS = 5
+NODE_SILENT_AFTER_S = MISSED_HEARTBEATS * HEARTBEAT_S
+#: A wrap-up is ended by some node's maintenance pass (every 0.5 s); one still shown this long
+#: after its end means no node is ending wrap-ups.
+WRAPUP_OVERDUE_AFTER_S = NODE_SILENT_AFTER_S
+
+
+@dataclass(slots=True, frozen=True)
+class NodeHealth:
+    node: str
+    age_s: float          # since its last heartbeat
+    status: str           # what it last said of itself ("ok", a records backlog...)
+    answering: bool       # heard from within NODE_SILENT_AFTER_S
+
+
+def node_health(nodes: dict[str, tuple[float, str]], now: float) -> list[NodeHealth]:
+    """Each node's last word and whether it still counts: a heartbeat is only written by a
+    running node, so an old one is what a stopped node left behind, never a sign of health."""
+    out = []
+    for name, (at, status) in sorted(nodes.items()):
+        age = max(0.0, now - float(at))
+        out.append(NodeHealth(name, age, str(status), age <= NODE_SILENT_AFTER_S))
+    return out
+
+
+def wrapup_overdue_s(agent: Agent, now: float) -> float | None:
+    """How long ago this agent's wrap-up should have ended, when nobody ended it.
+
+    The store keeps an agent in ``wrapup`` until a node's maintenance pass releases it, so
+    with every engine stopped the agent stays there for good.  The store's word is kept (the
+    agent takes no call until a node runs again); this says how stale it is.
+    """
+    if agent.state != AgentState.WRAPUP or agent.wrap_until <= 0:
+        return None
+    late = now - agent.wrap_until
+    return late if late > WRAPUP_OVERDUE_AFTER_S else None

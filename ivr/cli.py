@@ -1,8 +1,8 @@
 """The ``ivr`` command: one entry point, one module per subcommand.
 
 Each module under :mod:`ivr.commands` exposes ``add_parser(subparsers)`` and
-``run(args) -> int``; a user's mistake ends in one line on stderr and exit
-status 2, never a traceback.
+``run(args) -> int``; errors follow :mod:`hotline.cli` (one line, exit 2 for a
+user's mistake, 3 for a service that did not answer).
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["demo", "serve", "check", "simulate", "graph", "prompts"]
+from hotline import cli
+from hotline.errors import UserError  # noqa: F401  (the one class; subcommands import it from here)
 
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit status 2."""
+SUBCOMMANDS = ["demo", "serve", "call", "check", "simulate", "graph", "prompts"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.Parser(
         prog="ivr", description="12345 hotline call engine: voice navigation on Asterisk"
     )
-    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    cli.add_common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         try:
@@ -36,21 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from ivr import log
-
-    log.setup(args.log_level)
-    try:
-        return int(args._run(args) or 0)
-    except UserError as exc:
-        print(f"ivr {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        from ivr.pipes import reader_gone
-        return reader_gone()
+    return cli.run("ivr", build_parser(), argv, lambda args: args._run(args))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,29 @@ The PBX listens on a loopback port and the engine reaches it through the same
 AMI link ``ivr serve`` uses against a real Asterisk; nothing is short-circuited.
 The PBX runs faster than real time (``speed``), so a few minutes of hotline
 traffic fit in well under a minute; figures are reported in the PBX's seconds.
+
+A seed fixes the whole call story: when each caller rings, what they press, how
+long they hold on, and how long each agent takes to answer and to talk (each agent
+draws from a generator of its own, not from the PBX's shared one, whose draws
+follow the order events happen to arrive in); the flows see the same day and hour
+on every run (:data:`ivr.demo_staffing.DEMO_AT`).  What is left to chance is the
+event loop's timing at ``speed`` times real time: a millisecond of jitter is 0.04
+PBX seconds at 40x, enough now and then to decide a caller whose patience ends just
+as an agent frees, so two runs' figures can differ by a call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from hotline.errors import UserError
+from ivr.demo_staffing import ANSWER_DELAY_S, DEMO_AT
 from ivr.engine.records import CallRecord, tally
 from ivr.pbx.config import PbxConfig
 from ivr.pbx.core import Pbx
@@ -23,18 +36,19 @@ from ivr.pbx.scripts import AgentBehaviour, CallerScript, LoadProfile, exponenti
 @dataclass
 class DemoOptions:
     calls: int = 100
-    agents: int = 10
+    agents: int | None = None          # on duty, the phone that rings out included; None: Erlang C sizes them
+    calls_per_h: float = 280.0         # the callers' arrival rate (the PBX's hours)
     speed: float = 40.0
     seed: int = 1
     talk_mean_s: float = 60.0          # the PBX's seconds
     patience_mean_s: float = 90.0      # callers on hold music give up after this, on average
-    load: float = 0.6                  # offered load per agent (Erlangs per agent, talk + wrap-up)
     wrapup_s: float = 10.0             # the ACD's wrap-up after each call (config/acd.yaml)
     noanswer_agents: int = 1           # agents whose phone rings out (ring-timeout path)
     minimal: bool = False              # the smoke path instead of flows and ACD
     timeout_s: float = 120.0           # wall-clock guard for the whole run
     records_db: str | None = None      # where the call records go (default: var/demo-records.db)
     records_spool: str | None = None   # and where they wait for it (default: var/demo-spool)
+    flows_dir: str | None = None       # the flows the callers walk (default: the shipped ones)
 
 
 @dataclass
@@ -47,6 +61,7 @@ class DemoRun:
     engine_status: dict[str, Any] = field(default_factory=dict)
     link_status: dict[str, Any] = field(default_factory=dict)
     records_status: dict[str, Any] | None = None
+    staffing: Any = None               # ivr.demo_staffing.DemoStaffing: how the agents were chosen
 
     def summary(self) -> dict[str, Any]:
         out = tally(self.records, offered=self.offered, time_scale=self.options.speed)
@@ -85,33 +100,54 @@ def agent_endpoints(n: int) -> list[str]:
     return [f"Local/{1001 + i}@agents" for i in range(n)]
 
 
-def demo_agents(n: int):
-    """``n`` ACD agents spread over the demo's centers, dialled at Local/NNNN@agents."""
+def demo_agents(n: int, seats: list[tuple[str, tuple[str, ...]]] | None = None):
+    """``n`` ACD agents dialled at Local/NNNN@agents, seated by ``seats`` (queue, skills) or,
+    without them, spread over the demo's centers."""
     from acd.model import Agent
 
     agents = []
     for i, endpoint in enumerate(agent_endpoints(n)):
-        center, skills = DEMO_SEATS[i % len(DEMO_SEATS)]
+        center, skills = seats[i] if seats else DEMO_SEATS[i % len(DEMO_SEATS)]
         agents.append(Agent(id=str(1001 + i), dial=endpoint, name=f"demo-{1001 + i}", center=center,
                             queues=[center], skills={s: 3 for s in skills}))
     return agents
 
 
+class _Draws:
+    """One agent's answer delays or talk times, in the order that agent takes calls.
+
+    The PBX hands in its shared generator, whose state depends on how many AGI commands
+    and bridges came first; ignoring it keeps an agent's n-th call the same on every run.
+    """
+
+    def __init__(self, seed: int, endpoint: str, what: str, draw: Callable[[random.Random], float]):
+        self.rng = random.Random(f"{seed}/{endpoint}/{what}")
+        self.draw = draw
+
+    def __call__(self, _pbx_rng: random.Random) -> float:
+        return self.draw(self.rng)
+
+
+def noanswer_count(options: DemoOptions) -> int:
+    """Phones that ring out (the ring-timeout path), when there is an agent left to answer."""
+    return options.noanswer_agents if (options.agents or 0) > options.noanswer_agents else 0
+
+
 def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
     table = {}
     for i, endpoint in enumerate(agent_endpoints(options.agents)):
-        if i < options.noanswer_agents and options.agents > options.noanswer_agents:
+        if i < noanswer_count(options):
             table[endpoint] = AgentBehaviour(kind="noanswer")
         else:
-            table[endpoint] = AgentBehaviour(kind="answer", answer_after_s=lambda rng: rng.uniform(1.0, 4.0),
-                                             talk_s=exponential(options.talk_mean_s), ends="agent")
+            table[endpoint] = AgentBehaviour(
+                kind="answer", ends="agent",
+                answer_after_s=_Draws(options.seed, endpoint, "answer", lambda rng: rng.uniform(1.0, 4.0)),
+                talk_s=_Draws(options.seed, endpoint, "talk", exponential(options.talk_mean_s)))
     return table
 
 
 def caller_load(options: DemoOptions) -> list[tuple[float, CallerScript]]:
-    serving = max(1, options.agents - options.noanswer_agents)
-    rate = options.load * serving / (options.talk_mean_s + options.wrapup_s)
-    profile = LoadProfile(rate_per_s=rate, calls=options.calls, seed=options.seed,
+    profile = LoadProfile(rate_per_s=options.calls_per_h / 3600.0, calls=options.calls, seed=options.seed,
                           patience_mean_s=options.patience_mean_s,
                           key_choices=DEMO_KEYS)
     return profile.scripts()
@@ -127,6 +163,7 @@ async def run_demo(options: DemoOptions, *,
     acd_config, prompts = None, {}
     if not options.minimal:
         acd_config, prompts = _acd_and_prompts(options)
+    options, staffing, acd_config = await asyncio.to_thread(_staff, options, acd_config)
     pbx = Pbx(PbxConfig.load(speed=options.speed, seed=options.seed, secret=secret),
               agents=agent_behaviours(options))
     pbx.config.prompts.update(prompts)
@@ -137,10 +174,13 @@ async def run_demo(options: DemoOptions, *,
     settings.ami.send_filters = True
     settings.ami.ping_interval_s = 2.0
     runtime = await build_runtime(settings, secret=secret, minimal=options.minimal, acd_store="memory",
+                                  flows_dir=options.flows_dir,
                                   agents=agent_endpoints(options.agents), speed=options.speed,
                                   acd_config=acd_config, login_all=True, node="demo",
                                   records=not options.minimal)
-    run = DemoRun(options)
+    if acd_config is not None:
+        runtime.program.now = DEMO_AT          # office hours as in the staffing walk
+    run = DemoRun(options, staffing=staffing)
     started = time.monotonic()
     try:
         await runtime.start()
@@ -186,22 +226,83 @@ def _acd_and_prompts(options: DemoOptions):
     from acd import config as acd_config_mod
     from ivr.flows.audio_len import sound_lengths
     from ivr.flows.registry import FlowRegistry
+    from hotline import paths
     from ivr.runtime import ROOT
 
-    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+    cfg = acd_config_mod.load()
     # The demo's made-up calls never go near a real node's records or spool.
     records = dataclasses.replace(cfg.records, url=options.records_db or f"sqlite:///{ROOT / 'var' / 'demo-records.db'}",
                                   spool_dir=options.records_spool or str(ROOT / "var" / "demo-spool"))
-    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents), records=records)
-    registry = FlowRegistry(ROOT / "flows", ROOT / "config")
-    return cfg, dict(sound_lengths(registry.load()))
+    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents or 1), records=records)
+    registry = FlowRegistry(options.flows_dir or paths.flows_dir(), paths.config_dir())
+    return cfg, dict(sound_lengths(load_flows(registry)))
+
+
+def load_flows(registry):
+    """The flowset, or the first problem as the one line a user acts on (file:line:col: what).
+
+    The flows are checked before the registry loads them: the registry logs a refused load
+    as a structured event for a node's operator, which a person at the demo has no use for.
+    """
+    from ivr.flows.check import flow_files, load_and_check
+    from ivr.flows.registry import FlowsBroken
+
+    if not registry.flows_dir.is_dir():
+        raise UserError(f"--flows {registry.flows_dir}: no such folder")
+    config_dir = registry.config_dir if registry.config_dir.is_dir() else None
+    problems = list(load_and_check(flow_files(registry.flows_dir), config_dir, registry.prompts_dir,
+                                   sounds_dir=registry.sounds_dir).errors)
+    try:
+        if not problems:
+            return registry.load()
+    except FlowsBroken as exc:
+        problems = list(exc.problems)
+    more = f" ({len(problems) - 1} more: ivr check lists them)" if len(problems) > 1 else ""
+    raise UserError(f"{problems[0] if problems else 'the flows do not load'}{more}")
+
+
+def _staff(options: DemoOptions, acd_config):
+    """The agents: Erlang C's number for the demo's own callers, or ``--agents`` shared out by load.
+
+    Runs in a thread: walking the callers through the flows runs an event loop of its own.
+    """
+    from ivr import demo_staffing
+
+    scripts = caller_load(options)
+    if acd_config is None:      # the smoke path: one pool, the first free agent, no wrap-up
+        calls, skills, target, within, wrapup = {"all": len(scripts)}, {}, 0.8, 15.0, 0.0
+    else:
+        calls, skills = demo_staffing.queue_demand(scripts, options.flows_dir)
+        target, within = acd_config.records.answer_target, acd_config.service_level_s
+        wrapup = max((acd_config.queues[q].wrapup_s for q in calls if q in acd_config.queues),
+                     default=options.wrapup_s)
+    answering = None if options.agents is None else options.agents - noanswer_count(options)
+    staffing = demo_staffing.plan(calls, skills, span_s=options.calls * 3600.0 / options.calls_per_h,
+                                  aht_s=options.talk_mean_s + wrapup + ANSWER_DELAY_S,
+                                  target_sl=target, within_s=within, agents=answering)
+    if options.agents is None:
+        ringing_out = options.noanswer_agents if staffing.answering else 0
+        options = dataclasses.replace(options, agents=max(1, staffing.answering + ringing_out))
+    seats = [(q.queue, q.skills or ("zh",)) for q in staffing.queues for _ in range(q.agents)]
+    seats = seats[:1] * noanswer_count(options) + seats
+    seats += [("changchun", ("zh",))] * (options.agents - len(seats))
+    if acd_config is not None:
+        acd_config = dataclasses.replace(acd_config, agents=demo_agents(options.agents, seats))
+    return options, staffing, acd_config
 
 
 def _progress(run: DemoRun, engine) -> dict[str, int]:
-    counts = {"offered": run.offered, "live": len(engine.calls), "answered": 0, "abandoned": 0, "other": 0}
+    """Callers placed and ended, and the engine's own callbacks apart: a callback is a call too,
+    so a screen counting only callers would show every call ended while one still rings."""
+    counts = {"calls": run.options.calls, "offered": run.offered, "live": len(engine.calls), "answered": 0,
+              "abandoned": 0, "other": 0, "ended": 0, "callbacks": 0, "callbacks_ended": 0}
     for r in engine.finished:
         if r.kind == "callback":
+            counts["callbacks"] += 1
+            counts["callbacks_ended"] += 1
             continue
+        counts["ended"] += 1
         key = r.outcome if r.outcome in ("answered", "abandoned") else "other"
         counts[key] += 1
+    counts["callbacks"] += sum(1 for r in engine.records.values() if r.kind == "callback")
     return counts

@@ -16,7 +16,8 @@ from typing import Any
 from ivr import log as logmod
 from ivr.agi.call import Deadlines, ResumeTarget
 from ivr.ami.link import AmiLink
-from ivr.cli import UserError
+from hotline import paths
+from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError, describe
 from ivr.engine.engine import EVENT_MASK, Engine
 from ivr.engine.minimal import FirstFreeAgents, MinimalProgram
 
@@ -133,10 +134,12 @@ async def open_store(kind: str, cfg):
 
     try:
         return await RedisStore.from_config(cfg.redis)
+    except UserError:
+        raise
     except Exception as exc:
         where = f"{cfg.redis.host}:{cfg.redis.port}"
-        text = str(exc) if where in str(exc) else f"cannot reach Redis at {where}: {exc}"
-        raise UserError(text) from None
+        text = str(exc) if where in str(exc) else f"cannot reach Redis at {where}: {describe(exc)}"
+        raise UserError(text, code=EXIT_UNREACHABLE) from None
 
 
 async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str | None = None,
@@ -165,7 +168,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     from ivr.flows.registry import FlowRegistry, FlowsBroken
 
     extra = {} if reload_timeout_s is None else {"reload_timeout_s": reload_timeout_s}
-    registry = FlowRegistry(flows_dir or ROOT / "flows", ROOT / "config", sounds_dir=sounds_dir, **extra)
+    registry = FlowRegistry(flows_dir or paths.flows_dir(), paths.config_dir(), sounds_dir=sounds_dir, **extra)
     try:
         registry.load()
     except FlowsBroken as exc:
@@ -173,7 +176,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
         raise UserError(f"flows do not pass the check ({len(exc.problems)} problems), first: {first}") from None
     if acd_config is None:
         try:
-            acd_config = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+            acd_config = acd_config_mod.load()
         except acd_config_mod.ConfigError as exc:
             raise UserError(str(exc)) from None
     store = await open_store(acd_store or "redis", acd_config)
@@ -206,7 +209,9 @@ async def _open_records(acd_config, url: str | None, optional: bool, node: str):
     try:
         return await open_writer(acd_config.records, url=url, optional=optional, node=node)
     except DbError as exc:
-        raise UserError(f"{exc}{'' if optional else ' (--db-optional: take calls and spool the records)'}") from None
+        code = EXIT_UNREACHABLE if type(exc).__name__ == "DbUnavailable" else EXIT_USER
+        raise UserError(f"{exc}{'' if optional else ' (--db-optional: take calls and spool the records)'}",
+                        code=code) from None
     except OSError as exc:
         raise UserError(str(exc)) from None
 

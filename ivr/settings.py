@@ -1,6 +1,9 @@
-"""Engine settings: config/engine.yaml, then flags; secrets from the environment or a file.
+"""Engine settings: config/engine.yaml, then flags; the AMI secret from the environment or a file.
 
-A mistake in the file is reported as one line naming the file and key.
+The dataclasses are the file's schema (:mod:`hotline.yamlconf` validates them), so
+a mistake reads ``engine.yaml:LINE:COL: ami.port must be ...`` at the value.
+The secret never sits in the file; it is refused when it holds CR or LF, since
+those would end the Login action's ``Secret:`` line and start another header.
 """
 
 from __future__ import annotations
@@ -8,53 +11,83 @@ from __future__ import annotations
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any
 
-import yaml
+from pydantic import with_config
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
-from ivr.cli import UserError
+from hotline import paths, yamlconf
+from hotline.conftypes import FILE, Flag, Port, Seconds, Text, number
+from hotline.errors import UserError
+from hotline.secret import ami_secret
 
-DEFAULT_PATH = pathlib.Path(__file__).resolve().parent.parent / "config" / "engine.yaml"
+NAME = "engine.yaml"
+Timeout = number(0.1, unit="seconds")
+Backoff = number(0.01, unit="seconds")
 
 
+@with_config(FILE)
 @dataclass
 class AmiSettings:
     host: str = "127.0.0.1"
-    port: int = 5038
-    username: str = "hotline"
+    port: Port = 5038
+    username: Text = "hotline"
     secret_env: str = "HOTLINE_AMI_SECRET"
     secret_file: str | None = None
-    action_timeout_s: float = 10.0
-    ping_interval_s: float = 5.0
-    ping_timeout_s: float = 20.0
-    slow_s: float = 1.0
-    overload_s: float = 2.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    send_filters: bool = True
+    action_timeout_s: Timeout = 10.0
+    ping_interval_s: Timeout = 5.0
+    ping_timeout_s: Timeout = 20.0
+    slow_s: Seconds = 1.0
+    overload_s: Seconds = 2.0
+    backoff_initial_s: Backoff = 0.5
+    backoff_max_s: Backoff = 30.0
+    send_filters: Flag = True
 
     def secret(self) -> str:
         """The AMI secret: from the file if one is named, else from the environment."""
         if self.secret_file:
             path = pathlib.Path(self.secret_file)
             try:
-                text = path.read_text(encoding="utf-8").splitlines()
+                value = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise UserError(f"cannot read the AMI secret file {path}: {exc.strerror}") from None
-            if not text or not text[0].strip():
+            except UnicodeDecodeError:
+                raise UserError(f"the AMI secret file {path} is not UTF-8 text") from None
+            if not value:
                 raise UserError(f"the AMI secret file {path} is empty")
-            return text[0].strip()
-        value = os.environ.get(self.secret_env, "")
+            return _one_line(value, f"the AMI secret in {path}")
+        value = ami_secret(self.secret_env)
         if not value:
             raise UserError(f"no AMI secret: set {self.secret_env} or --secret-file")
-        return value
+        return _one_line(value, f"the AMI secret in ${self.secret_env}")
 
 
+def _one_line(secret: str, what: str) -> str:
+    if "\r" in secret or "\n" in secret:
+        raise UserError(f"{what} holds a line break (CR or LF): refused, it would inject AMI headers; "
+                        "a secret is one line")
+    return secret
+
+
+@with_config(FILE)
+class Resume(TypedDict, total=False):
+    context: Text
+    exten: Text
+    priority: Text
+
+
+@with_config(FILE)
 @dataclass
 class EngineSettings:
-    contexts: list[str] = field(default_factory=lambda: ["hotline-in", "hotline-resume", "hotline-callback"])
-    resume: dict[str, Any] = field(default_factory=lambda: {"context": "hotline-resume", "exten": "s", "priority": 1})
-    agents: list[str] = field(default_factory=list)
+    contexts: list[Text] = field(default_factory=lambda: ["hotline-in", "hotline-resume", "hotline-callback"])
+    resume: Resume = field(default_factory=lambda: {"context": "hotline-resume", "exten": "s", "priority": 1})
+    agents: list[Text] = field(default_factory=list)
+
+
+@with_config(FILE)
+@dataclass
+class _File:
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 @dataclass
@@ -65,35 +98,8 @@ class Settings:
 
 
 def load(path: str | os.PathLike | None = None) -> Settings:
-    file = pathlib.Path(path) if path else DEFAULT_PATH
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise UserError(f"cannot read {file}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{file}: expected a mapping with 'ami' and 'engine'")
-    return Settings(ami=_section(file, data, "ami", AmiSettings), engine=_section(file, data, "engine", EngineSettings),
-                    path=file)
-
-
-def _section(file, data, name, cls):
-    raw = data.get(name) or {}
-    if not isinstance(raw, dict):
-        raise UserError(f"{file}: '{name}' must be a mapping")
-    known = cls.__dataclass_fields__
-    for key in raw:
-        if key not in known:
-            raise UserError(f"{file}: unknown key '{name}.{key}' (known: {', '.join(known)})")
-    try:
-        obj = cls(**raw)
-    except TypeError as exc:
-        raise UserError(f"{file}: '{name}': {exc}") from None
-    for key, f in known.items():
-        value = getattr(obj, key)
-        if f.type in ("int", "float") and not isinstance(value, (int, float)):
-            raise UserError(f"{file}: '{name}.{key}' must be a number, not {value!r}")
-    return obj
+    """``path``, else engine.yaml in the config folder (``--config-dir``, ``$HOTLINE_CONFIG_DIR``...)."""
+    file = pathlib.Path(path) if path else paths.config_file(NAME)
+    doc = yamlconf.read(file)
+    parsed = yamlconf.validate(_File, doc)
+    return Settings(ami=parsed.ami, engine=parsed.engine, path=file)

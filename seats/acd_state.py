@@ -12,9 +12,11 @@ import asyncio
 import datetime as dt
 import json
 import os
+import time
 
 import asyncio_redis
 
+from hotline.errors import Unreachable
 from seats.errors import SeatsError
 from seats.roster import Roster, on_duty
 
@@ -44,12 +46,19 @@ async def _read(host: str, port: int, prefix: str, db: int, password: str | None
 
 def read_agent_states(host: str, port: int, *, prefix: str = "hotline:", db: int = 0,
                       timeout_s: float = 3.0) -> dict[str, dict]:
+    """Agent id -> its state record.  A Redis that does not answer is :class:`Unreachable` (exit 3,
+    worded like every other command's), not a user's mistake: the operator fixes the network."""
     password = os.environ.get(PASSWORD_ENV) or None
+    t0 = time.monotonic()
     try:
         return asyncio.run(asyncio.wait_for(_read(host, port, prefix, db, password), timeout_s))
     except (OSError, asyncio.TimeoutError) as exc:
-        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or str(exc))
-        raise SeatsError(f"cannot reach Redis at {host}:{port}: {reason}") from None
+        raise Unreachable("Redis", f"{host}:{port}", exc) from None
+    except asyncio_redis.NotConnectedError:
+        # the time limit cancels the connect, which asyncio_redis reports as a lost connection
+        late = time.monotonic() - t0 >= timeout_s * 0.9
+        raise Unreachable("Redis", f"{host}:{port}",
+                          f"no answer within {timeout_s:g} s" if late else "the connection was lost") from None
     except asyncio_redis.Error as exc:
         raise SeatsError(f"Redis at {host}:{port} refused the request: {exc}") from None
 

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from seats.errors import SeatsError
+from seats.files import read_text
 from seats.roster import Roster
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -54,10 +55,7 @@ def _event(agent: object, event: object, ts: object, where: str) -> Event:
 
 def read_agent_log(path: pathlib.Path | str) -> list[Event]:
     path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise SeatsError(f"cannot read agent log: {exc.strerror}", where=str(path)) from None
+    text = read_text(path, "agent log")
     events = []
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     if first.lstrip().startswith("{"):

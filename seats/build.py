@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import datetime as dt
 import pathlib
 
 from seats.config import SeatsConfig, get_number, load_seats_config, where
 from seats.errors import SeatsError
+from seats.files import read_text
 from seats.forecast import Forecast
 from seats.roster import Person, Roster
 from seats.shifts import load_labour, load_patterns, load_shifts
@@ -29,12 +31,8 @@ def people_from_sizes(sizes: list[CenterSize], pattern: str) -> list[Person]:
 
 def read_people(path: pathlib.Path | str, patterns: dict) -> list[Person]:
     path = pathlib.Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise SeatsError(f"cannot read people file: {exc.strerror}", where=str(path)) from None
     people, seen = [], set()
-    with handle:
+    with io.StringIO(read_text(path, "people list"), newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"id", "center"} - set(reader.fieldnames or [])
         if missing:

@@ -10,15 +10,28 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import pathlib
 import sys
 
+from hotline import cli, paths
 from seats.errors import SeatsError
 
 
 # ---------------------------------------------------------------- helpers
+def _finite(obj):
+    """Infinity and NaN are not JSON: they become null (the caller adds a field saying why)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _out_json(obj) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    json.dump(_finite(obj), sys.stdout, ensure_ascii=False, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 
@@ -34,13 +47,54 @@ def _esc(text) -> str:
     return escape(str(text))
 
 
-def _fraction(text: str) -> float:
-    """0.9 and 90 both mean 90 %."""
+def _pct(share: float) -> str:
+    """A share as a percentage with the digits it has (0.855 is 85.5%, not 86%)."""
+    return f"{round(share * 100, 4):g}%"
+
+
+def _share(text: str) -> float:
+    """The one rule for shares: '90%' is a percentage; a plain number up to 1 is a fraction (0.9),
+    above 1 a percentage (90).  So 1.5 is 1.5 %, never 150 % nor 15 %."""
+    raw = text.strip()
     try:
-        v = float(text.rstrip("%"))
+        v = float(raw[:-1] if raw.endswith("%") else raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    return v / 100 if v > 1 else v
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share: give a fraction (0.9) or a percentage (90)")
+    if raw.endswith("%") or v > 1:
+        if v > 100:
+            raise argparse.ArgumentTypeError(f"{text!r} is over 100%")
+        v /= 100
+    return v
+
+
+def _target_sl(text: str) -> float:
+    """A service-level target is a real goal: 10 % to below 100 % (a typo like 1.5 for 0.15 is refused)."""
+    v = _share(text)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is 100%, which no headcount reaches (some caller always finds every agent busy); "
+            f"give a target below 100%, e.g. 0.9 or 90")
+    if v < 0.10:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} means {_pct(v)}, not a service-level target; give 0.9 or 90 for 90% "
+            f"(a target is 10% to below 100%)")
+    return v
+
+
+def _shrinkage(text: str) -> float:
+    v = _share(text)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a shrinkage of 100% leaves nobody on the phones")
+    return v
+
+
+def _occupancy(text: str) -> float:
+    v = _share(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: an occupancy cap of 0% lets nobody take a call")
+    return v
 
 
 def _date(text: str) -> dt.date:
@@ -60,12 +114,20 @@ def _datetime(text: str) -> dt.datetime:
     return value
 
 
+def _number(text: str, kind) -> float:
+    """float('nan') and float('inf') parse; neither is a count, a time or a rate."""
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return v
+
+
 def _positive(kind):
     def conv(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        v = _number(text, kind)
         if v <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
         return v
@@ -74,10 +136,7 @@ def _positive(kind):
 
 
 def _nonneg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    v = _number(text, float)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
     return v
@@ -179,13 +238,20 @@ def cmd_erlang(args) -> int:
     c.print(f"[bold]{r.model.replace('_', ' ').title()}[/]: {args.calls:g} calls in {args.interval_min:g} min, "
             f"AHT {args.aht_s:g} s -> load {r.load_erlangs:.2f} erlangs")
     c.print(f"  agents on the phones  {r.agents}")
-    c.print(f"  call-takers rostered  {out['rostered']}  (shrinkage {shrink:.0%})")
-    c.print(f"  service level         {r.service_level:.2%} answered within {within:g} s (target {target:.0%})")
+    c.print(f"  call-takers rostered  {out['rostered']}  (shrinkage {_pct(shrink)})")
+    c.print(f"  service level         {r.service_level:.2%} answered within {within:g} s (target {_pct(target)})")
     c.print(f"  waiting probability   {r.waiting_probability:.2%}")
     if r.abandon_probability is not None:
         c.print(f"  abandon probability   {r.abandon_probability:.2%} (patience {patience:g} s)")
-    c.print(f"  mean wait             {r.mean_wait_s:.1f} s")
-    c.print(f"  occupancy             {r.occupancy:.1%} (cap {occ:.0%})")
+    if r.stable:
+        c.print(f"  mean wait             {r.mean_wait_s:.1f} s")
+    else:
+        c.print("  mean wait             no end: the queue never clears")
+    c.print(f"  occupancy             {r.occupancy:.1%} (cap {_pct(occ)})")
+    if not r.stable:
+        c.print(f"[bold red]warning[/]: {r.agents} agents for a load of {r.load_erlangs:.2f} erlangs take calls "
+                f"more slowly than they come, so the queue grows without end and every caller waits; "
+                f"at least {math.floor(r.load_erlangs) + 1} agents are needed for the queue to clear")
     return 0
 
 
@@ -232,6 +298,8 @@ def cmd_compare(args) -> int:
 
     cfg = _cfg(args)
     size = _sizes(args, cfg, [args.center])[0]
+    if size.seats == 0:
+        raise _no_seats(args, size, "no staffing by the rule to set against the load")
     f = read_forecast(args.forecast)
     if args.share != 1.0:
         f = Forecast(f.start, f.interval_min, tuple(c * args.share for c in f.calls), f.aht_s, f.source, f.lines)
@@ -278,18 +346,60 @@ def _progress(enabled: bool):
     return progress
 
 
+def _check_out(out: str) -> None:
+    """A solve takes minutes: a roster that cannot be saved is refused before it starts."""
+    import os
+
+    path = pathlib.Path(out)
+    folder = path.parent
+    if path.is_dir():
+        raise SeatsError(f"--out {out}: is a folder; give a file name, e.g. {path / 'roster.json'}")
+    if not folder.is_dir():
+        raise SeatsError(f"--out {out}: folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SeatsError(f"--out {out}: no permission to write there")
+
+
+def _roster_sizes(args, cfg):
+    """The centers to roster; one the rule gives no seats is named with the reason, not skipped."""
+    sizes = _sizes(args, cfg, args.center)
+    empty = [s for s in sizes if s.operators == 0]
+    if args.center and empty:
+        raise _no_seats(args, empty[0], "nobody to roster and no coverage to meet")
+    sizes = [s for s in sizes if s.operators > 0]
+    if not sizes:
+        raise SeatsError(f"no center in {args.centers} gets seats by the rule: nobody to roster")
+    return sizes
+
+
+def _no_seats(args, size, consequence: str) -> SeatsError:
+    """The province center has population 0 in centers.yaml: say that, not "give --center"."""
+    why = (f"fixed at 0 under rule.fixed_seats in {args.config}" if size.fixed else
+           f"its population in {args.centers} is 0" if size.population == 0 else
+           f"{size.exact_seats:.2f} seats by the rule round to 0")
+    return SeatsError(f"--center {size.center}: the rule gives it no seats ({why}), so there is {consequence}; "
+                      f"give it seats under rule.fixed_seats in {args.config}")
+
+
+def _hours(person_intervals: float, roster) -> str:
+    return f"{round(person_intervals * roster.interval_min / 60, 1):g} agent-hours"
+
+
+def _short_hours(person_intervals: float, roster) -> str:
+    """The solver counts people missing per interval; the coverage table says agent-hours: so does this."""
+    return "none short" if person_intervals == 0 else f"short {_hours(person_intervals, roster)}"
+
+
 def cmd_roster_new(args) -> int:
     from seats import build, checks, roster as rmod
     from seats.forecast import read_forecast
     from seats.solver import solve_center
 
+    _check_out(args.out)
     cfg = _cfg(args)
     settings = build.roster_settings(cfg)
     pattern = args.pattern or settings["pattern"]
-    sizes = _sizes(args, cfg, args.center)
-    sizes = [s for s in sizes if s.operators > 0]
-    if not sizes:
-        raise SeatsError("no center with call-takers to roster (give --center)")
+    sizes = _roster_sizes(args, cfg)
     if args.people:
         from seats.shifts import load_patterns, load_shifts
 
@@ -327,14 +437,15 @@ def cmd_roster_new(args) -> int:
             task = progress.add_task("solve", total=share, center=center, status="")
 
             def tick(_c, elapsed, lim, best, bound, task=task):
-                status = "" if best is None else f"short {best:g} (bound {bound:g})"
+                status = "" if best is None else f"{_short_hours(best, roster)} (bound {_hours(bound, roster)})"
                 progress.update(task, completed=min(elapsed, lim), status=status)
 
             stats = solve_center(roster, center, time_limit_s=share,
                                  workers=args.workers or settings["workers"],
                                  gap_ratio=args.gap if args.gap is not None else settings["gap_ratio"],
                                  progress=tick)
-            progress.update(task, completed=share, status=f"{stats.status} short {stats.objective}")
+            done = "no roster found" if stats.objective is None else _short_hours(stats.objective, roster)
+            progress.update(task, completed=share, status=f"{stats.status}: {done}")
             stats_all.append(stats)
             budget, people_left = max(0.0, budget - stats.wall_s), max(1, people_left - n)
     roster.solver = {"pattern": pattern, "centers": [s.as_dict() for s in stats_all]}
@@ -367,7 +478,7 @@ def _print_check(roster, violations, cov, show_shortfalls=False) -> None:
     for center, rep in cov.items():
         worst = rep["worst"]
         t.add_row(center, str(sum(1 for p in roster.people if p.center == center)),
-                  f"{rep['short_intervals']}/{rep['intervals']}", str(rep["short_agent_hours"]),
+                  f"{rep['short_intervals']}/{rep['intervals']}", f"{rep['short_agent_hours']:g}",
                   f"{rep['coverage_pct']}%",
                   "-" if not worst else f"{worst['at']} {worst['on_duty']}/{worst['needed']}")
     c.print(t)
@@ -378,7 +489,7 @@ def _print_check(roster, violations, cov, show_shortfalls=False) -> None:
                 c.print(f"[bold]{center}[/] falls short in {len(spans)} stretches, e.g.:")
                 for s in sorted(spans, key=lambda s: -s["agent_hours"])[:8]:
                     c.print(f"  {s['from']} to {s['to']}: up to {s['max_short']} people short, "
-                            f"{s['agent_hours']} agent-hours")
+                            f"{s['agent_hours']:g} agent-hours")
     if violations:
         c.print(f"[red]{len(violations)} rule violation(s):[/]")
         for v in violations[:50]:
@@ -511,12 +622,16 @@ def cmd_roster_export(args) -> int:
     if not args.csv and not args.ics_dir:
         raise SeatsError("give --csv FILE and/or --ics-dir DIR")
     c = _console()
-    if args.csv:
-        n = export.write_csv(roster, args.csv)
-        c.print(f"{n} duties written to {args.csv}")
-    if args.ics_dir:
-        n = export.write_ics(roster, args.ics_dir)
-        c.print(f"{n} calendars written to {args.ics_dir}/")
+    for flag, target, write, what in (("--csv", args.csv, export.write_csv, "duties written to"),
+                                      ("--ics-dir", args.ics_dir, export.write_ics, "calendars written to")):
+        if not target:
+            continue
+        try:
+            n = write(roster, target)
+        except OSError as exc:
+            raise SeatsError(f"{flag} {target}: cannot write {exc.filename or target}: "
+                             f"{exc.strerror or exc}") from None
+        c.print(f"{n} {what} {target}")
     return 0
 
 
@@ -607,23 +722,26 @@ def _adherence_now(args, roster) -> int:
 
 
 # ---------------------------------------------------------------- parser
+SHARE_RULE = "a plain number up to 1 is a fraction, above 1 a percentage: 0.9, 90 and 90%% are all 90%%"
+
+
 def _service_flags(p: argparse.ArgumentParser, calls: bool = False) -> None:
-    p.add_argument("--target-sl", type=_fraction, help="share answered within the target (0.9 or 90)")
+    p.add_argument("--target-sl", type=_target_sl,
+                   help=f"share of calls answered within --within-s, from 10%% to below 100%% ({SHARE_RULE})")
     p.add_argument("--within-s", type=_nonneg, help="answer target in seconds (GB/T 33358: 15)")
     p.add_argument("--patience-s", type=_positive(float), help="callers' mean patience: use Erlang A")
-    p.add_argument("--shrinkage", type=_fraction, help="share of rostered time off the phones")
-    p.add_argument("--max-occupancy", type=_fraction, help="cap on agents' busy share")
+    p.add_argument("--shrinkage", type=_shrinkage,
+                   help="share of rostered time off the phones, below 100%% (0.3 or 30)")
+    p.add_argument("--max-occupancy", type=_occupancy, help="cap on agents' busy share, up to 100%% (0.85 or 85)")
     if not calls:
         p.add_argument("--aht-s", type=_positive(float), help="average handling time when the forecast has none")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seats.config import CENTERS_YAML, SEATS_YAML
-
-    parser = argparse.ArgumentParser(prog="seats", description="Seat planning for the 12345 hotline centers")
-    parser.add_argument("--config", default=str(SEATS_YAML), help="seats.yaml (rates, rules, shifts)")
-    parser.add_argument("--centers", default=str(CENTERS_YAML), help="centers.yaml (populations)")
-    parser.add_argument("--log-level", default="warning")
+    parser = cli.Parser(prog="seats", description="Seat planning for the 12345 hotline centers")
+    parser.add_argument("--config", default=None, help="seats.yaml: rates, rules, shifts (default: in the config folder)")
+    parser.add_argument("--centers", default=None, help="centers.yaml: populations (default: in the config folder)")
+    cli.add_common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("size", help="seats and call-takers by the plan's rule")
@@ -766,23 +884,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from ivr import log
+    return cli.run("seats", build_parser(), argv, _main)
 
-    log.setup(args.log_level)
-    name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
-    try:
-        return int(args.func(args) or 0)
-    except SeatsError as exc:
-        print(f"seats {name}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        from ivr.pipes import reader_gone
-        return reader_gone()
+
+def _main(args) -> int:
+    args.config = args.config or str(paths.config_file("seats.yaml"))
+    args.centers = args.centers or str(paths.config_file("centers.yaml"))
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from seats.cli import main as imported_main   # one SeatsError class, not this copy's
+
+    sys.exit(imported_main())

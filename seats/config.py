@@ -1,74 +1,71 @@
 """Read config/seats.yaml and config/centers.yaml into plain data.
 
-Validation errors name the file and line of the offending key, because a
-supervisor edits these files by hand and must find the mistake at once.
+Both files are read through :mod:`hotline.yamlconf` (once per process; the flow
+checker reads centers.yaml too) and checked against the models below, so a
+mistake names ``FILE:LINE:COL`` of the value: a supervisor edits these files by
+hand and must find the mistake at once.  The ``labour``, ``shifts``,
+``patterns`` and ``roster`` sections are checked by their own readers
+(seats.shifts, seats.build) with :func:`get_number` and :func:`where`, which is
+why ``SeatsConfig.raw`` keeps the position of every value.
 """
 
 from __future__ import annotations
 
 import pathlib
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from pydantic import ConfigDict
 
+from hotline import paths, yamlconf
+from hotline.conftypes import Seconds, Section, Text, number
+from hotline.yamlpos import Doc, Mark
 from seats.errors import SeatsError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIG_DIR = ROOT / "config"
-SEATS_YAML = CONFIG_DIR / "seats.yaml"
-CENTERS_YAML = CONFIG_DIR / "centers.yaml"
+SEATS = "seats.yaml"
+CENTERS = "centers.yaml"
+Rounding = Literal["ceil", "nearest", "floor"]
+ROUNDING = typing.get_args(Rounding)
 
 
 class _Map(dict):
-    """A YAML mapping that remembers the line of each key (1-based)."""
+    """A mapping of a seats file that remembers where it and each of its values are written."""
 
-    lines: dict[str, int]
-    line: int
-
-
-class _Loader(yaml.SafeLoader):
-    pass
+    mark: Mark
+    marks: dict[str, Mark]
 
 
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    result = _Map()
-    result.lines = {}
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+def _positioned(doc: Doc, value: Any, path: tuple = ()) -> Any:
+    """A private copy of the cached document's data, each mapping knowing its positions."""
+    if isinstance(value, dict):
+        out = _Map()
+        out.mark, out.marks = doc.at(path), {}
+        for key, item in value.items():
+            out[key] = _positioned(doc, item, path + (key,))
+            out.marks[key] = doc.at(path + (key,))
+        return out
+    if isinstance(value, list):
+        return [_positioned(doc, item, path + (i,)) for i, item in enumerate(value)]
+    return value
 
 
 def load_yaml(path: pathlib.Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SeatsError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        raise SeatsError(f"broken YAML: {exc.problem}", where=f"{path}:{line}") from None
-    except yaml.YAMLError as exc:
-        raise SeatsError(f"broken YAML: {exc}", where=str(path)) from None
+    """The file's data, each mapping with positions for :func:`where`."""
+    doc = yamlconf.read(path, SeatsError)
+    return _positioned(doc, doc.data)
 
 
 def where(path: pathlib.Path, mapping: Any, key: str | None = None) -> str:
     if isinstance(mapping, _Map):
-        line = mapping.lines.get(key, mapping.line) if key is not None else mapping.line
-        return f"{path}:{line}"
+        mark = mapping.marks.get(key, mapping.mark) if key is not None else mapping.mark
+        return f"{path}:{mark.line}:{mark.col}"
     return str(path)
 
 
 def get_number(path, mapping, key, default=None, *, low=None, high=None, integer=False):
-    """Fetch a number from a mapping, checking its range; errors name file:line."""
+    """Fetch a number from a mapping, checking its range; errors name file:line:col."""
     if not isinstance(mapping, dict):
         raise SeatsError("expected a mapping", where=str(path))
     if key not in mapping:
@@ -96,84 +93,82 @@ class Center:
     population: int
 
 
-def load_centers(path: pathlib.Path = CENTERS_YAML) -> list[Center]:
-    data = load_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("centers"), list):
-        raise SeatsError("expected a top-level 'centers:' list", where=str(path))
-    centers = []
-    seen = set()
-    for entry in data["centers"]:
-        if not isinstance(entry, dict) or "id" not in entry:
-            raise SeatsError("each center needs an 'id'", where=where(path, entry))
-        cid = str(entry["id"])
-        if cid in seen:
-            raise SeatsError(f"center '{cid}' listed twice", where=where(path, entry, "id"))
-        seen.add(cid)
-        population = get_number(path, entry, "population", low=0, integer=True)
-        centers.append(
-            Center(
-                id=cid,
-                name=str(entry.get("name", cid)),
-                name_en=str(entry.get("name_en", cid)),
-                level=str(entry.get("level", "city")),
-                population=population,
-            )
-        )
-    return centers
+class _Center(Section):
+    # centers.yaml promises "add keys freely": the flow checker warns about keys it does not know.
+    model_config = ConfigDict(extra="allow")
+    id: Text
+    name: Text | None = None
+    name_en: Text | None = None
+    level: Text = "city"
+    population: number(0, whole=True)
+
+
+class _Centers(Section):
+    centers: list[_Center]
+
+
+def load_centers(path: pathlib.Path | None = None) -> list[Center]:
+    """``path``, else centers.yaml in the config folder (``--config-dir``, ``$HOTLINE_CONFIG_DIR``...)."""
+    path = path or paths.config_file(CENTERS)
+    doc = yamlconf.read(path, SeatsError)
+    centers: dict[str, Center] = {}
+    for i, c in enumerate(yamlconf.validate(_Centers, doc, error=SeatsError).centers):
+        if c.id in centers:
+            raise yamlconf.fail(doc, ("centers", i, "id"), f"center '{c.id}' listed twice", SeatsError)
+        centers[c.id] = Center(id=c.id, name=c.name or c.id, name_en=c.name_en or c.id, level=c.level,
+                               population=c.population)
+    return list(centers.values())
+
+
+class _Rule(Section):
+    seats_per_million: number(0) = 15.0
+    operators_per_seat: number(1, whole=True) = 3
+    rounding: Rounding = "ceil"
+    fixed_seats: dict[Text, number(0, whole=True)] = {}
+
+
+class _Service(Section):
+    """Defaults from domain.md."""
+    target_sl: number(0, below=1) = 0.90
+    within_s: Seconds = 15.0
+    max_occupancy: number(0.01, 1) = 0.85
+    shrinkage: number(0, 0.95) = 0.30
+    aht_s: number(1, unit="seconds") = 240.0
+    patience_s: number(0.1, unit="seconds") | None = None
+    max_agents: number(1, whole=True) = 20000
+
+
+class _SeatsFile(Section):
+    rule: _Rule = _Rule()
+    service: _Service = _Service()
+    labour: Any = None       # seats.shifts.load_labour
+    shifts: Any = None       # seats.shifts.load_shifts
+    patterns: Any = None     # seats.shifts.load_patterns
+    roster: Any = None       # seats.build.roster_settings
 
 
 @dataclass
 class SeatsConfig:
-    """Everything in config/seats.yaml, with defaults taken from domain.md."""
+    """Everything in config/seats.yaml (the defaults are _Rule's and _Service's)."""
 
     path: pathlib.Path
     raw: dict = field(repr=False)
-    seats_per_million: float = 15.0
-    operators_per_seat: int = 3
-    rounding: str = "ceil"
-    fixed_seats: dict[str, int] = field(default_factory=dict)
-    target_sl: float = 0.90
-    within_s: float = 15.0
-    max_occupancy: float = 0.85
-    shrinkage: float = 0.30
-    aht_s: float = 240.0
-    patience_s: float | None = None
-    max_agents: int = 20000
+    seats_per_million: float
+    operators_per_seat: int
+    rounding: str
+    fixed_seats: dict[str, int]
+    target_sl: float
+    within_s: float
+    max_occupancy: float
+    shrinkage: float
+    aht_s: float
+    patience_s: float | None
+    max_agents: int
 
 
-ROUNDING = ("ceil", "nearest", "floor")
-
-
-def load_seats_config(path: pathlib.Path = SEATS_YAML) -> SeatsConfig:
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise SeatsError("expected a mapping at top level", where=str(path))
-    cfg = SeatsConfig(path=path, raw=data)
-    rule = data.get("rule", {})
-    if not isinstance(rule, dict):
-        raise SeatsError("'rule' must be a mapping", where=where(path, data, "rule"))
-    cfg.seats_per_million = get_number(path, rule, "seats_per_million", 15.0, low=0.0)
-    cfg.operators_per_seat = get_number(path, rule, "operators_per_seat", 3, low=1, integer=True)
-    rounding = rule.get("rounding", "ceil")
-    if rounding not in ROUNDING:
-        raise SeatsError(
-            f"'rounding' must be one of {', '.join(ROUNDING)}, got {rounding!r}",
-            where=where(path, rule, "rounding"),
-        )
-    cfg.rounding = rounding
-    fixed = rule.get("fixed_seats", {}) or {}
-    if not isinstance(fixed, dict):
-        raise SeatsError("'fixed_seats' must map center id to seats", where=where(path, rule, "fixed_seats"))
-    cfg.fixed_seats = {str(k): get_number(path, fixed, k, low=0, integer=True) for k in fixed}
-    service = data.get("service", {})
-    if not isinstance(service, dict):
-        raise SeatsError("'service' must be a mapping", where=where(path, data, "service"))
-    cfg.target_sl = get_number(path, service, "target_sl", 0.90, low=0.0, high=0.999999)
-    cfg.within_s = get_number(path, service, "within_s", 15.0, low=0.0)
-    cfg.max_occupancy = get_number(path, service, "max_occupancy", 0.85, low=0.01, high=1.0)
-    cfg.shrinkage = get_number(path, service, "shrinkage", 0.30, low=0.0, high=0.95)
-    cfg.aht_s = get_number(path, service, "aht_s", 240.0, low=1.0)
-    if service.get("patience_s") is not None:
-        cfg.patience_s = get_number(path, service, "patience_s", low=0.1)
-    cfg.max_agents = get_number(path, service, "max_agents", 20000, low=1, integer=True)
-    return cfg
+def load_seats_config(path: pathlib.Path | None = None) -> SeatsConfig:
+    """``path``, else seats.yaml in the config folder."""
+    path = path or paths.config_file(SEATS)
+    doc = yamlconf.read(path, SeatsError)
+    f = yamlconf.validate(_SeatsFile, doc, error=SeatsError)
+    return SeatsConfig(path=path, raw=_positioned(doc, doc.data), **f.rule.model_dump(), **f.service.model_dump())

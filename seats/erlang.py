@@ -31,10 +31,19 @@ class Staffing:
     mean_wait_s: float
     occupancy: float
 
+    @property
+    def stable(self) -> bool:
+        """False when callers arrive faster than the agents can serve and nobody hangs up: the queue
+        grows without end and the mean wait has no value (Erlang C with agents <= load)."""
+        return math.isfinite(self.mean_wait_s)
+
     def as_dict(self) -> dict:
         d = asdict(self)
         if d["abandon_probability"] is None:
             del d["abandon_probability"]
+        if not self.stable:
+            d["mean_wait_s"] = None        # JSON has no infinity; "stable" says why it is missing
+        d["stable"] = self.stable
         return d
 
 
@@ -206,7 +215,8 @@ def agents_needed(
         return SeatsError(
             f"a load of {load:.1f} erlangs ({calls:g} calls in {interval_s / 60:g} min, "
             f"AHT {aht_s:g} s) needs more than {max_agents} agents to reach "
-            f"{target_sl:.0%} within {within_s:g} s at occupancy <= {max_occupancy:.0%}"
+            f"{round(target_sl * 100, 4):g}% within {within_s:g} s at occupancy <= "
+            f"{round(max_occupancy * 100, 4):g}%"
         )
 
     if patience_s is None:

@@ -1,15 +1,13 @@
 """One exception for every mistake a supervisor can make in a file, flag or value.
 
-The CLI prints it as a single line naming the place (``file:line``, a flag, a
-value) and exits non-zero; nothing else should reach the user as a traceback.
+It is the project's :class:`hotline.errors.UserError`, so the command prints it
+as a single line naming the place (``file:line``, a flag, a value) and exits 2.
 """
 
 from __future__ import annotations
 
+from hotline.errors import UserError
 
-class SeatsError(Exception):
+
+class SeatsError(UserError):
     """A user-facing problem: bad input, impossible load, broken file."""
-
-    def __init__(self, message: str, *, where: str | None = None):
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 import pathlib
 from dataclasses import dataclass
@@ -55,12 +56,10 @@ def _number(text: str, what: str, where: str) -> float:
 
 
 def read_forecast(path: pathlib.Path | str) -> Forecast:
+    from seats.files import read_text
+
     path = pathlib.Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise SeatsError(f"cannot read forecast: {exc.strerror}", where=str(path)) from None
-    with handle:
+    with io.StringIO(read_text(path, "forecast"), newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = [h.strip().lower() for h in next(reader)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from hotline.errors import Unreachable
 from seats.adherence import CHINA, Event
 from seats.errors import SeatsError
 
@@ -27,12 +28,12 @@ async def _read(url, since, until) -> list[Event]:
     from sqlalchemy import select
 
     from acd.db import schema
-    from acd.db.connect import open_engine, parse_url, ping
+    from acd.db.connect import open_engine, parse_url
     from acd.db.migrate import require_current
 
     engine = open_engine(parse_url(url))
     try:
-        await ping(engine)
+        await _ping(engine)
         await require_current(engine)
         t = schema.agent_states
         query = select(t.c.agent_id, t.c.state, t.c.at).order_by(t.c.at, t.c.event_id)
@@ -45,6 +46,21 @@ async def _read(url, since, until) -> list[Event]:
     finally:
         await engine.dispose()
     return to_events(rows)
+
+
+async def _ping(engine) -> None:
+    """A database that does not answer is :class:`Unreachable` (exit 3), worded like the ACD's and ivr's
+    services ("connection refused", "unknown host name"), never the driver's errno tuple."""
+    from sqlalchemy import text
+
+    from acd.db.connect import shown
+
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise Unreachable("the records database", shown(engine.url), cause) from None
 
 
 def to_events(rows) -> list[Event]:

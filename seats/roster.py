@@ -193,16 +193,18 @@ class Roster:
 def save(roster: Roster, path: pathlib.Path | str) -> None:
     path = pathlib.Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(roster.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)  # a crash mid-write never leaves half a roster
+    try:
+        tmp.write_text(json.dumps(roster.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(path)  # a crash mid-write never leaves half a roster
+    except OSError as exc:
+        raise SeatsError(f"cannot write roster: {exc.strerror or exc}", where=str(path)) from None
 
 
 def load(path: pathlib.Path | str) -> Roster:
+    from seats.files import read_text
+
     path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SeatsError(f"cannot read roster: {exc.strerror}", where=str(path)) from None
+    text = read_text(path, "roster")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

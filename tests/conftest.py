@@ -57,3 +57,16 @@ def redis_server():
 def captures_dir() -> pathlib.Path:
     assert CAPTURES.is_dir(), f"recorded AMI traffic missing at {CAPTURES}"
     return CAPTURES
+
+
+@pytest.fixture(autouse=True)
+def commands_log_quietly():
+    """A command run in-process (``ivr serve`` logs info) must not leave its log set-up or its
+    config folder to the next test, which may capture info lines or read another folder."""
+    yield
+    import structlog
+
+    from hotline import paths
+
+    structlog.reset_defaults()
+    paths.reset()

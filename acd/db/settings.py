@@ -1,60 +1,25 @@
-"""The ``records:`` part of config/acd.yaml: where records go, how long they stay, who sees them whole."""
+"""The ``records:`` part of config/acd.yaml: where records go, how long they stay, who sees them whole.
+
+The dataclass is the section's schema (acd.config validates it with the rest of
+the file), so a wrong value is reported at its own line and column.
+"""
 
 from __future__ import annotations
 
 import pathlib
+import typing
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, with_config
+
+from hotline.conftypes import FILE, Seconds, Share, Text, number
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = f"sqlite:///{ROOT / 'var' / 'records.db'}"
-TABLES = ("calls", "call_legs", "agent_states", "callbacks", "surveys", "audit_log")
-
-
-@dataclass(slots=True)
-class RecordsConfig:
-    url: str = DEFAULT_URL            # sqlite:///FILE or postgresql://USER@HOST/DB ($HOTLINE_DB_PASSWORD)
-    spool_dir: str = str(ROOT / "var" / "spool")
-    short_abandon_s: float = 5.0      # a caller gone sooner than this after entering a queue: short abandon
-    answer_target: float = 0.8        # the center's own target for the share answered within service_level_s
-    connection_target: float = 0.95   # GB/T 33358: 呼叫接通率 >= 95% over 24 h
-    retention_days: dict[str, float] = field(default_factory=lambda: {
-        "calls": 730, "call_legs": 730, "agent_states": 400, "callbacks": 730, "surveys": 730, "audit_log": 1825})
-    unmask_roles: list[str] = field(default_factory=lambda: ["quality", "auditor"])
-
-
-def parse(node, source: str, num, err) -> RecordsConfig:
-    """``num``/``err`` are acd.config's checkers, so mistakes read the same as the rest of the file."""
-    out = RecordsConfig()
-    if node is None:
-        return out
-    if not isinstance(node, dict):
-        raise err(source, node, "records must be a mapping")
-    unknown = set(node) - {"url", "spool_dir", "short_abandon_s", "answer_target", "connection_target",
-                           "retention_days", "unmask_roles"}
-    if unknown:
-        raise err(source, node, f"records: unknown key {sorted(unknown)[0]!r}")
-    if "url" in node:
-        out.url = _path_url(str(node["url"]))
-    if "spool_dir" in node:
-        out.spool_dir = _near(str(node["spool_dir"]))
-    out.short_abandon_s = num(source, node, "short_abandon_s", out.short_abandon_s)
-    for key in ("answer_target", "connection_target"):
-        value = num(source, node, key, getattr(out, key))
-        if value > 1:
-            raise err(source, node, f"records: {key} is a share between 0 and 1, not {value}")
-        setattr(out, key, value)
-    keep = node.get("retention_days", {})
-    if not isinstance(keep, dict):
-        raise err(source, node, "records: retention_days maps a table to days")
-    for table in keep:
-        if table not in TABLES:
-            raise err(source, keep, f"records: retention_days: unknown table {table!r} (tables: {', '.join(TABLES)})")
-        out.retention_days[table] = num(source, keep, table, 0, float, 1)
-    roles = node.get("unmask_roles", out.unmask_roles)
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise err(source, node, "records: unmask_roles must be a list of role names")
-    out.unmask_roles = list(roles)
-    return out
+Table = Literal["calls", "call_legs", "agent_states", "callbacks", "surveys", "audit_log"]
+TABLES = typing.get_args(Table)
+KEEP_DAYS = {"calls": 730, "call_legs": 730, "agent_states": 400, "callbacks": 730, "surveys": 730, "audit_log": 1825}
 
 
 def _near(path: str) -> str:
@@ -68,3 +33,21 @@ def _path_url(url: str) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + _near(url[len(prefix):])
     return url
+
+
+def _keep(days: dict) -> dict:
+    """A file names only the tables it changes; the others keep their default."""
+    return {**KEEP_DAYS, **days}
+
+
+@with_config(FILE)
+@dataclass(slots=True)
+class RecordsConfig:
+    url: Annotated[str, AfterValidator(_path_url)] = DEFAULT_URL   # sqlite:///FILE or postgresql://USER@HOST/DB
+    spool_dir: Annotated[str, AfterValidator(_near)] = str(ROOT / "var" / "spool")
+    short_abandon_s: Seconds = 5.0    # a caller gone sooner than this after entering a queue: short abandon
+    answer_target: Share = 0.8        # the center's own target for the share answered within service_level_s
+    connection_target: Share = 0.95   # GB/T 33358: 呼叫接通率 >= 95% over 24 h
+    retention_days: Annotated[dict[Table, number(1, unit="days")], AfterValidator(_keep)] = field(
+        default_factory=lambda: dict(KEEP_DAYS))
+    unmask_roles: list[Text] = field(default_factory=lambda: ["quality", "auditor"])

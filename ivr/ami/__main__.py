@@ -11,31 +11,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 
-from ivr.ami.errors import AmiError
+from hotline.cli import LOG_LEVELS
+from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError
+from hotline.secret import AMI_ENV, ami_secret
+from ivr.ami.errors import AmiConnectError, AmiError
 from ivr.ami.link import DEFAULT_EVENTS, DEFAULT_FILTERS, AmiLink
+from ivr.argtypes import tcp_port
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ivr.ami", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ivr.ami",
+                                description="Check an AMI account the way the engine will use it.")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5038)
+    p.add_argument("--port", type=tcp_port, default=5038)
     p.add_argument("--username", default="hotline")
-    p.add_argument("--secret-env", default="AMI_SECRET", metavar="VAR", help="environment variable holding the secret")
+    p.add_argument("--secret-env", default=AMI_ENV, metavar="VAR",
+                   help="environment variable holding the secret (default: %(default)s)")
     p.add_argument("--events", default=DEFAULT_EVENTS, help="event mask sent with the Events action")
     p.add_argument("--filter", action="append", dest="filters", metavar="FILTER", help="repeatable; default: the engine's filters")
     p.add_argument("--timeout", type=float, default=5.0, help="deadline per action, seconds")
     p.add_argument("--channels", action="store_true", help="list live channels (CoreShowChannels)")
     p.add_argument("--watch", type=float, default=0.0, metavar="SECONDS", help="print events for this long")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     return p
 
 
 async def run(args: argparse.Namespace) -> int:
-    secret = os.environ.get(args.secret_env)
-    if secret is None:
+    secret = ami_secret(args.secret_env)
+    if not secret:
         print(f"python -m ivr.ami: environment variable {args.secret_env} (--secret-env) is not set", file=sys.stderr)
         return 2
     link = AmiLink(
@@ -59,20 +64,21 @@ async def run(args: argparse.Namespace) -> int:
         return 0
     except AmiError as exc:
         print(f"python -m ivr.ami: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_UNREACHABLE if isinstance(exc, AmiConnectError) else EXIT_USER
     finally:
         await link.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.port <= 0 or args.port > 65535:
-        build_parser().error(f"--port {args.port} is not a TCP port")
     from ivr import log
 
     log.setup(args.log_level)
     try:
         return asyncio.run(run(args))
+    except UserError as exc:
+        print(f"python -m ivr.ami: {exc}", file=sys.stderr)
+        return exc.code
     except KeyboardInterrupt:
         return 130
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
+from hotline.errors import describe
 from ivr import log as ivr_log
 from ivr.ami.errors import (
     AmiActionError,
@@ -214,7 +215,7 @@ class AmiLink:
             async with asyncio.timeout(self.action_timeout):
                 _, proto = await loop.create_connection(lambda: LinkProtocol(self), self.host, self.port)
         except (OSError, TimeoutError) as exc:
-            reason = "no answer" if isinstance(exc, TimeoutError) else _one_line(exc)
+            reason = "no answer" if isinstance(exc, TimeoutError) else describe(exc)
             self._state = "disconnected"
             self._last_error = f"cannot reach AMI at {self.where}: {reason}"
             raise AmiConnectError(self._last_error) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hotline import paths
 from ivr.cli import UserError
 
 
@@ -18,7 +19,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "that every prompt's sound file is installed. Exit status 1 on errors, 0 with "
                     "warnings only.")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="flow files, flow folders and the config folder (default: flows config)")
+                   help="flow files, flow folders and the config folder (default: flows config); a flow file "
+                        "named alone is checked with the other flows of its folder loaded for the sub-flows it "
+                        "runs, and only its problems and those of the flows it runs are reported")
     p.add_argument("--prompts-dir", default="build/prompts",
                    help="where 'ivr prompts' wrote placeholder audio and lengths.json (default: build/prompts)")
     p.add_argument("--sounds-dir", metavar="DIR",
@@ -32,7 +35,7 @@ def run(args) -> int:
     from ivr.flows.check import check_paths
 
     try:
-        result = check_paths(args.paths or ["flows", "config"], args.prompts_dir, args.sounds_dir)
+        result = check_paths(args.paths or paths.check_paths(), args.prompts_dir, args.sounds_dir)
     except FileNotFoundError as exc:
         raise UserError(f"no such file or folder: {exc.args[0]}") from None
     for problem in result.problems:
@@ -43,4 +46,8 @@ def run(args) -> int:
     n_err = len(result.errors)
     n_warn = len(result.problems) - n_err
     print(f"ivr check: {n_err} error(s), {n_warn} warning(s)", file=sys.stderr)
+    if result.hidden:
+        folders = ", ".join(result.context_folders)
+        print(f"ivr check: {result.hidden} more problem(s) in other flows of {folders}, which the checked "
+              f"file(s) do not run; check the folder to see them", file=sys.stderr)
     return 1 if n_err else 0

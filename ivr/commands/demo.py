@@ -1,4 +1,9 @@
-"""``ivr demo``: the built-in PBX, the engine and simulated callers and agents, in one command."""
+"""``ivr demo``: the built-in PBX, the engine and simulated callers and agents, in one command.
+
+What a person reads: a progress line that says what it counts, and a short summary
+table that fits 80 columns; ``--json`` prints the same figures under their field
+names for scripts (that object's keys do not change with the screen).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +20,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        description="Start the built-in PBX, the engine and a stream of simulated callers "
                                    "and agents; show live progress; end with a summary.")
     p.add_argument("--calls", type=positive_int, default=100, help="callers to place (default 100)")
-    p.add_argument("--agents", type=positive_int, default=10, help="agents on duty (default 10)")
+    p.add_argument("--agents", type=positive_int, default=None,
+                   help="agents on duty, one phone that rings out included (default: as many as Erlang C "
+                        "says the demo's callers need for the service-level target)")
     p.add_argument("--speed", type=positive_float, default=40.0,
                    help="how many times faster than real time the PBX runs (default 40)")
-    p.add_argument("--seed", type=int, default=1, help="random seed for callers and agents")
+    p.add_argument("--seed", type=int, default=1,
+                   help="random seed: the same seed gives the same callers, keys, patience and talk times")
     p.add_argument("--minimal", action="store_true",
                    help="smoke path: answer, greeting, one key, first free agent (no flows, no ACD)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--db", metavar="URL", default=None,
                    help="records database for the demo's calls (default: sqlite file var/demo-records.db)")
+    p.add_argument("--flows", metavar="DIR", default=None, help="folder of flow files (default: flows/)")
     return p
 
 
@@ -31,7 +40,7 @@ def run(args) -> int:
     from ivr.demo import DemoOptions, run_demo
 
     options = DemoOptions(calls=args.calls, agents=args.agents, speed=args.speed, seed=args.seed,
-                          minimal=args.minimal, records_db=args.db)
+                          minimal=args.minimal, records_db=args.db, flows_dir=args.flows)
     show = sys.stdout.isatty() and not args.json
     if show:
         result = asyncio.run(_with_progress(run_demo, options))
@@ -41,41 +50,22 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
-        _print_summary(summary)
+        from ivr.demo_screens import print_summary
+
+        print_summary(summary, result.staffing)
     return 0 if summary["lost"] == 0 else 1
 
 
 async def _with_progress(run_demo, options):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]calls"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn()) as progress:
-        task = progress.add_task("calls", total=options.calls, detail="")
+    from ivr.demo_screens import progress_line
 
-        def update(c):
-            ended = c["answered"] + c["abandoned"] + c["other"]
-            progress.update(task, completed=ended,
-                            detail=f"offered {c['offered']}  live {c['live']}  answered {c['answered']}  "
-                                   f"abandoned {c['abandoned']}  other {c['other']}")
+    with Progress(BarColumn(bar_width=10), TextColumn("{task.fields[line]}"), TimeElapsedColumn()) as progress:
+        task = progress.add_task("calls", total=options.calls, line="starting")
+
+        def update(counts):
+            done, total, line = progress_line(counts)
+            progress.update(task, completed=done, total=total, line=line)
 
         return await run_demo(options, on_progress=update)
-
-
-def _print_summary(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="12345 demo: summary", show_header=True)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.3f}"
-        table.add_row(key, "—" if value is None else str(value))
-    Console().print(table)

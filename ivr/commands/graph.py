@@ -6,6 +6,7 @@ import argparse
 import pathlib
 import sys
 
+from hotline import paths
 from ivr.cli import UserError
 
 
@@ -16,7 +17,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="flow file")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="diagram language (default mermaid)")
     p.add_argument("-o", "--output", metavar="OUT", help="write to this file instead of standard output")
-    p.add_argument("--config", metavar="DIR", default="config", help="config folder for shared prompt texts (default config)")
+    p.add_argument("--config", metavar="DIR", default=None,
+                   help="config folder for shared prompt texts (default: the config folder in use)")
     return p
 
 
@@ -27,17 +29,17 @@ def run(args) -> int:
     path = pathlib.Path(args.file)
     if not path.is_file():
         raise UserError(f"{args.file}: no such file")
-    config = pathlib.Path(args.config)
+    config = pathlib.Path(args.config) if args.config else paths.config_dir()
     files = [path] + [f for f in flow_files(path.parent) if f.resolve() != path.resolve()]
     result = load_and_check(files, config if config.is_dir() else None, None)
     own = [p for p in result.errors if p.file == str(path)]
     from ivr.flows.schema import parse_flow
-    from ivr.flows.yamlpos import load_file
+    from hotline.yamlpos import load_file
     parsed = parse_flow(load_file(path))
     if parsed.flow is None or own:
-        for problem in own or parsed.problems:
-            print(problem, file=sys.stderr)
-        raise UserError(f"{args.file}: cannot draw a flow with errors; run 'ivr check'")
+        problems = own or parsed.problems
+        more = f"; {len(problems) - 1} more, run 'ivr check {args.file}'" if len(problems) > 1 else ""
+        raise UserError(f"cannot draw a flow with errors: {problems[0]}{more}")
     flow = result.flowset.flows.get(parsed.flow.name) if result.flowset else None
     if flow is None:   # other files have errors: draw this one alone with what is known
         flow = parsed.flow

@@ -11,7 +11,10 @@ import asyncio
 import pathlib
 import signal
 
+from hotline import paths
+from hotline.errors import EXIT_UNREACHABLE
 from ivr.argtypes import seconds
+from ivr.commands import amiflags
 from ivr.cli import UserError
 
 
@@ -25,21 +28,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "shipped in config/asterisk/ (manager.conf: read=call,agi,dtmf, "
             "write=agi,call,originate,reporting; extensions.conf: [hotline-in] and [hotline-resume]). "
             "The secret is read from the environment variable named by --secret-env "
-            "(default HOTLINE_AMI_SECRET) or from --secret-file; it is never logged."
+            "(default HOTLINE_AMI_SECRET) or from --secret-file; it is never logged. Logs at info "
+            "level unless --log-level says otherwise."
         ),
     )
-    p.add_argument("--config", default=None, help="engine settings file (default: config/engine.yaml)")
-    p.add_argument("--host", help="Asterisk AMI host (config ami.host)")
-    p.add_argument("--port", type=int, help="Asterisk AMI port (config ami.port, usually 5038)")
-    p.add_argument("--user", help="AMI username (config ami.username)")
-    p.add_argument("--secret-env", help="environment variable holding the AMI secret (config ami.secret_env)")
-    p.add_argument("--secret-file", help="file whose first line is the AMI secret (config ami.secret_file)")
+    p.set_defaults(_command_log_level="info")
+    amiflags.add(p)
     p.add_argument("--flows", default=None, help="folder of flow files (default: flows/)")
     p.add_argument("--acd-store", choices=["memory", "redis"], default=None,
                    help="where the ACD keeps queues and agents (default: from config/acd.yaml)")
     p.add_argument("--acd-config", default=None, help="ACD settings file (default: config/acd.yaml)")
     p.add_argument("--login-all", action="store_true",
-                   help="log every configured agent in at start (single-node trials with --acd-store memory)")
+                   help="log every configured agent in at start (a trial: with the Redis store, agents otherwise start "
+                        "logged out until 'acd agent login ID')")
     p.add_argument("--watch-flows", type=float, default=2.0, metavar="SECONDS",
                    help="check flow and config files for changes this often and reload them when they pass "
                         "the check (0: only on SIGHUP); a broken edit is refused and the old flows keep serving")
@@ -68,22 +69,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ivr import settings as settings_mod
-
-    settings = settings_mod.load(args.config)
-    ami = settings.ami
-    for flag, attr in (("host", "host"), ("port", "port"), ("user", "username"),
-                       ("secret_env", "secret_env"), ("secret_file", "secret_file")):
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(ami, attr, value)
-    secret = ami.secret()
+    settings, secret = amiflags.settings(args)
     return asyncio.run(_serve(args, settings, secret))
 
 
 async def _serve(args, settings, secret: str) -> int:
     from ivr import log as logmod
-    from ivr.ami.errors import AmiError
+    from ivr.ami.errors import AmiConnectError, AmiError
     from ivr.runtime import build_runtime
 
     log = logmod.get("ivr.serve")
@@ -108,9 +100,12 @@ async def _serve(args, settings, secret: str) -> int:
     try:
         try:
             await runtime.start()
-        except AmiError as exc:
+        except AmiConnectError as exc:
+            raise UserError(str(exc), code=EXIT_UNREACHABLE) from None
+        except AmiError as exc:             # refused login, not AMI...: the settings are the mistake
             raise UserError(str(exc)) from None
-        log.info("serve.started", host=settings.ami.host, port=settings.ami.port, user=settings.ami.username)
+        log.info("serve.started", host=settings.ami.host, port=settings.ami.port, user=settings.ami.username,
+                 config=paths.describe(), settings=str(settings.path) if settings.path else None)
         try:
             await asyncio.wait_for(signals.first.wait(), args.duration)
         except asyncio.TimeoutError:

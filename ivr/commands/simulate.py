@@ -7,6 +7,7 @@ import json
 import pathlib
 import sys
 
+from hotline import paths
 from ivr.cli import UserError
 
 
@@ -48,27 +49,46 @@ def load(args):
         if path.resolve() not in {f.resolve() for f in files}:
             files.append(path)
         from ivr.flows.schema import parse_flow
-        from ivr.flows.yamlpos import load_file
+        from hotline.yamlpos import load_file
         parsed = parse_flow(load_file(path))
         flow_name = parsed.flow.name if parsed.flow else None
     else:
-        folder = pathlib.Path(args.flows or "flows")
+        folder = pathlib.Path(args.flows) if args.flows else paths.flows_dir()
         if not folder.is_dir():
             raise UserError(f"--flows {folder}: no such folder")
         files = flow_files(folder)
         flow_name = args.flow
-    config = pathlib.Path(args.config) if args.config else pathlib.Path("config")
+    config = pathlib.Path(args.config) if args.config else paths.config_dir()
     if not config.is_dir():
         raise UserError(f"--config {config}: no such folder")
     result = load_and_check(files, config, "build/prompts")
     if not result.ok:
-        for problem in result.errors:
-            print(problem, file=sys.stderr)
-        raise UserError(f"the flows have {len(result.errors)} error(s); run 'ivr check'")
+        raise UserError(first_error(result.errors, args.flow))
     flowset = result.flowset
     if flow_name is not None and flow_name not in flowset.flows:
         raise UserError(f"--flow {args.flow}: no such flow (known: {', '.join(sorted(flowset.flows))})")
     return flowset, flow_name
+
+
+def first_error(errors, flow_file: str | None) -> str:
+    """One line: the flow file's own first problem (the likeliest cause), and how many more there are."""
+    own = [p for p in errors if flow_file and p.file == flow_file]
+    first = (own or errors)[0]
+    more = f" (and {len(errors) - 1} more; run 'ivr check')" if len(errors) > 1 else ""
+    return f"{first}{more}"
+
+
+def known_number(flowset, args) -> None:
+    """A number no route names is refused: the engine would still answer it (a hotline never
+    drops a call) with the default center's flow, and simulating that silently looked like the
+    number worked."""
+    route = flowset.route(args.did, args.caller)
+    if route.matched:
+        return
+    config = pathlib.Path(args.config) if args.config else paths.config_dir()
+    raise UserError(f"--did {args.did}: no route for this number: it is neither in {config / 'numbers.yaml'} "
+                    f"(numbers:) nor a center's numbers in {config / 'centers.yaml'}; the engine would answer it "
+                    f"as a fallback with the {route.flow} flow of center {route.center}")
 
 
 def run(args) -> int:
@@ -80,6 +100,7 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     flowset, flow_name = load(args)
+    known_number(flowset, args)
     if args.all_paths:
         walks = sim.all_walks(flowset, dialled=args.did, caller=args.caller, at=at, flow=flow_name)
         if args.json:

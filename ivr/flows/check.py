@@ -19,10 +19,10 @@ from ivr.flows.audio_len import load_table
 from ivr.flows.budget import worst_to_queue
 from ivr.flows.config import CONFIG_FILES, ParsedConfig, load_config
 from ivr.flows.loops import endless_loops, reached, sccs, sub_flows
-from ivr.flows.problems import WARNING, Problem, errors, sort_key
+from hotline.problems import WARNING, Problem, errors, sort_key
 from ivr.flows.schema import ParsedFlow, Ref, parse_flow
 from ivr.flows.sounds import missing_sounds
-from ivr.flows.yamlpos import Doc, Stopped, Unreadable, load_file, read_limited
+from hotline.yamlpos import Doc, Stopped, Unreadable, load_file, read_limited
 
 
 @dataclass
@@ -31,6 +31,8 @@ class CheckResult:
     flowset: m.FlowSet | None = None     # set when there are no errors
     budgets: dict[str, tuple[float, list[str]]] = field(default_factory=dict)  # flow -> worst s, path
     unloaded: set[str] = field(default_factory=set)     # files refused as a whole (syntax, limits): root causes
+    hidden: int = 0                     # problems of context files the checked flows do not need
+    context_folders: list[str] = field(default_factory=list)   # folders whose other flows were read for names
 
     @property
     def causes_first(self) -> list[Problem]:
@@ -70,6 +72,24 @@ def split_paths(paths: list[pathlib.Path]) -> tuple[list[pathlib.Path], pathlib.
     return flows, config, missing
 
 
+def sibling_flows(named: list[pathlib.Path], config_dir: pathlib.Path | None, loaded: list[pathlib.Path]) -> list[pathlib.Path]:
+    """The other flow files beside each flow file named alone: an engineer checks the file just
+    edited, and its sub-flows live in the same folder, as the engine loads them.  Only that folder,
+    not below it, so a flow saved in a big folder does not pull in everything under it."""
+    seen = {f.resolve() for f in loaded}
+    config = config_dir.resolve() if config_dir is not None else None
+    out: list[pathlib.Path] = []
+    for folder in dict.fromkeys(f.parent for f in named):
+        if folder.resolve() == config:
+            continue
+        for f in sorted(folder.glob("*.y*ml")):
+            if f.suffix in (".yaml", ".yml") and f.is_file() and f.resolve() not in seen \
+                    and f.name not in CONFIG_FILES + ("acd.yaml",):
+                seen.add(f.resolve())
+                out.append(f)
+    return out
+
+
 def version_of(files: list[pathlib.Path]) -> str:
     h = hashlib.sha256()
     for f in sorted(files):
@@ -83,14 +103,17 @@ def version_of(files: list[pathlib.Path]) -> str:
 
 def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | None,
                    prompts_dir: pathlib.Path | str | None = None, *, whole_folder: bool = True,
-                   sounds_dir: pathlib.Path | str | None = None, stop: Callable[[], bool] | None = None) -> CheckResult:
+                   sounds_dir: pathlib.Path | str | None = None, stop: Callable[[], bool] | None = None,
+                   context: list[pathlib.Path] = ()) -> CheckResult:
     """Check flows and config together.  ``whole_folder`` False: only some flow files are given,
     so the flows that config/numbers.yaml routes to are not all here to be checked.  ``sounds_dir``:
     Asterisk's sounds folder, where every prompt's sound file must be.  ``stop``: asked now and
-    then; True raises :class:`Stopped` (a reload that ran out of time gives up)."""
+    then; True raises :class:`Stopped` (a reload that ran out of time gives up).  ``context``: more
+    flow files, loaded so the names the checked flows use resolve; their problems are reported only
+    where a checked flow needs them (see :func:`_needed_files`)."""
     pc = load_config(config_dir, load_table(prompts_dir), stop=stop)
     parsed = []
-    for p in flow_paths:
+    for p in list(flow_paths) + list(context):
         if stop is not None and stop():
             raise Stopped()
         parsed.append(parse_flow(load_file(p, stop=stop)))
@@ -106,7 +129,7 @@ def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | No
             problems.append(pf.doc.problem(("flow",), f"flow '{pf.flow.name}' is already defined in {other.file}"))
             continue
         flows[pf.flow.name] = pf.flow
-    files = list(flow_paths) + ([config_dir / n for n in CONFIG_FILES + ("acd.yaml",)] if config_dir else [])
+    files = list(flow_paths) + list(context) + ([config_dir / n for n in CONFIG_FILES + ("acd.yaml",)] if config_dir else [])
     library = m.FlowSet(flows={}, config=pc.config, version=version_of([f for f in files if f.exists()]))
     # every flow points back at the set it was loaded with (sub-flows, shared prompts, numbers)
     for name, flow in list(flows.items()):
@@ -118,14 +141,41 @@ def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | No
         checker.sounds(pathlib.Path(sounds_dir))
     unloaded = {pf.doc.file for pf in parsed if pf.doc.data is None and pf.doc.problems}
     unloaded |= {d.file for d in pc.docs.values() if d.data is None and d.problems}
-    result = CheckResult(problems=sorted(problems, key=sort_key), budgets=checker.budgets, unloaded=unloaded)
+    budgets, hidden = checker.budgets, 0
+    if context:
+        named, extra = parsed[: len(flow_paths)], parsed[len(flow_paths):]
+        quiet = {pf.doc.file for pf in extra} - _needed_files(named, extra, library)
+        shown = [p for p in problems if p.file not in quiet]
+        hidden, problems = len(problems) - len(shown), shown
+        budgets = {n: b for n, b in budgets.items() if library.flows[n].file not in quiet}
+    result = CheckResult(problems=sorted(problems, key=sort_key), budgets=budgets, unloaded=unloaded, hidden=hidden,
+                         context_folders=sorted({str(f.parent) for f in context}))
     if not errors(problems):
         result.flowset = library
     return result
 
 
+def _needed_files(named: list[ParsedFlow], extra: list[ParsedFlow], library: m.FlowSet) -> set[str]:
+    """Context files whose problems concern the checked flows: the sub-flows they run (however deep),
+    a file defining one of their names again, and, when a name they run is not found, the files that
+    could not be read as a flow at all (the missing flow may be in one of them)."""
+    needed: set[str] = set()
+    names = {pf.flow.name for pf in named if pf.flow is not None}
+    for name in names:
+        needed |= {library.flows[n].file for n in sub_flows(library, name)}
+    dangling = any(ref.kind == "flow" and ref.name not in library.flows for pf in named for ref in pf.refs)
+    for pf in extra:
+        if pf.flow is not None and pf.flow.name in names:
+            needed.add(pf.doc.file)                 # defines a checked flow's name again
+        elif dangling and (pf.flow is None or library.flows.get(pf.flow.name) is not pf.flow):
+            needed.add(pf.doc.file)
+    return needed
+
+
 def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts", sounds_dir: str | None = None) -> CheckResult:
-    """``ivr check PATH...``: folders of flows, flow files, the config folder."""
+    """``ivr check PATH...``: folders of flows, flow files, the config folder.  A flow file named
+    alone is checked with the other flows of its folder loaded for its names (sub-flows), and only
+    its own problems and those of what it runs are reported."""
     given = [pathlib.Path(p) for p in paths]
     flow_paths, config_dir, missing = split_paths(given)
     whole = any(p.is_dir() and p != config_dir for p in given)
@@ -136,7 +186,10 @@ def check_paths(paths: list[str], prompts_dir: str | None = "build/prompts", sou
             if (guess / "centers.yaml").exists():
                 config_dir = guess
                 break
-    return load_and_check(flow_paths, config_dir, prompts_dir, whole_folder=whole, sounds_dir=sounds_dir)
+    alone = [p for p in given if p.is_file() and p in flow_paths]
+    context = sibling_flows(alone, config_dir, flow_paths)
+    return load_and_check(flow_paths, config_dir, prompts_dir, whole_folder=whole, sounds_dir=sounds_dir,
+                          context=context)
 
 
 class _Checker:

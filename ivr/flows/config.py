@@ -1,7 +1,9 @@
 """Read the config folder the flows depend on: centers, numbers, hotlines, prompts, calendar.
 
 Each file is optional on its own (a flow folder can be checked against a partial
-config) but every key present is checked with its line, like a flow.
+config) but every key present is checked with its line, like a flow.  Files come
+from :func:`hotline.yamlconf.document`, so centers.yaml and acd.yaml are parsed
+once per process however many parts read them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hotline.yamlconf import document
 from ivr.flows import model as m
-from ivr.flows.problems import WARNING, Problem
+from hotline.problems import WARNING, Problem
 from ivr.flows.schema import Reader, Ref, parse_prompts
-from ivr.flows.yamlpos import Doc, load_file
+from hotline.yamlpos import Doc
 
 CONFIG_FILES = ("centers.yaml", "numbers.yaml", "subcenters.yaml", "prompts.yaml", "calendar.yaml")
 CENTER_KEYS = {"id", "name", "name_en", "level", "population", "area_code", "area_code_verified",
@@ -215,7 +218,7 @@ def _dates(item) -> list[dt.date]:
 
 def _acd_queues(path: pathlib.Path, pc: ParsedConfig, stop=None) -> tuple[frozenset, frozenset]:
     """Queue names and skills from the ACD's config (owned by the ACD; read leniently)."""
-    doc = load_file(path, stop=stop)
+    doc = document(path, stop=stop)
     queues, skills = set(), set()
     if doc.problems or not isinstance(doc.data, dict):
         pc.problems.append(Problem(str(path), 1, 1, "cannot read queue names from this file; queues checked against center ids", WARNING))
@@ -246,7 +249,7 @@ def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | 
         path = folder / name
         if not path.exists():
             continue
-        doc = load_file(path, stop=stop)
+        doc = document(path, stop=stop)
         pc.docs[name] = doc
         pc.problems.extend(doc.problems)
         if doc.data is None:

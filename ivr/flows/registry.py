@@ -26,8 +26,8 @@ from ivr import log
 from ivr.flows import model as m
 from ivr.flows.check import CheckResult, flow_files, load_and_check
 from ivr.flows.config import CONFIG_FILES
-from ivr.flows.problems import Problem
-from ivr.flows.yamlpos import Stopped
+from hotline.problems import Problem
+from hotline.yamlpos import Stopped
 
 RELOAD_TIMEOUT_S = 5.0     # the shipped flows load and check in about 0.1-0.3 s
 SHOWN_PROBLEMS = 20        # problems carried in the one log line of a refused reload

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.flows import model as m
-from ivr.flows.problems import WARNING, Problem
+from hotline.problems import WARNING, Problem
 from ivr.flows.sounds import name_problem
-from ivr.flows.yamlpos import Doc
+from hotline.yamlpos import Doc
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _TIME = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")

@@ -10,11 +10,16 @@ so the timings in the path are what a caller would live through.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
+import signal
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, TextIO
+
+import structlog
 
 from ivr.agi.interface import CallerHungUp, DialResult
 from ivr.flows import model as m
@@ -85,10 +90,9 @@ class ScriptedCall:
             self.now_s += prompt_seconds(prompt, lang, self.lengths)
         self.heard.append(entry)
 
-    def _keys(self, timeout_s: float, max_digits: int) -> str:
-        if self.presses is None:
-            if self.read is None:
-                raise KeysExhausted
+    def _typed(self) -> str:
+        """One line of keys from the terminal; anything a phone cannot send is asked for again."""
+        while True:
             try:
                 line = self.read()
             except EOFError:
@@ -98,6 +102,15 @@ class ScriptedCall:
             keys = line.strip()
             if keys.lower() in ("hangup", "h", "q"):
                 raise CallerHungUp("caller hung up")
+            if phone_keys(keys):
+                return keys
+            self.say(f"  {keys!r} is not phone keys: type 0-9, * or # (Enter for none, 'h' to hang up)")
+
+    def _keys(self, timeout_s: float, max_digits: int) -> str:
+        if self.presses is None:
+            if self.read is None:
+                raise KeysExhausted
+            keys = self._typed()
         else:
             keys = self.presses.pop(0) if self.presses else ""
         keys = "" if keys in ("-", "t", "timeout") else keys
@@ -181,6 +194,7 @@ class Walk:
     result: FlowResult
     heard: list[dict]
     pressed: list[str]
+    notes: list[str] = field(default_factory=list)   # the engine's warnings during the walk, in words
 
     def to_json(self) -> dict:
         r = self.result
@@ -188,7 +202,7 @@ class Walk:
             "flow": r.flow, "center": r.center, "version": r.version,
             "prompts": self.heard, "keys": self.pressed, "outcome": r.outcome, "survey": r.survey,
             "hung_up_by": r.hung_up_by, "to_queue_s": r.to_queue_s, "duration_s": r.duration_s,
-            "variables": r.variables,
+            "variables": r.variables, "notes": self.notes,
             "path": [{"flow": s.flow, "node": s.node, "kind": s.kind, "at_s": s.at_s, "duration_s": s.duration_s,
                       "input": s.input, "detail": s.detail}
                      for s in r.path],
@@ -226,8 +240,52 @@ def simulate(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime, 
             return await run_flow(flowset.flow(flow), call, services, now=at, variables=route.vars, clock=call.clock)
         return await run_call(flowset, call, services, now=at, clock=call.clock)
 
-    result = asyncio.run(go())
-    return Walk(result=result, heard=call.heard, pressed=call.pressed)
+    notes: list[str] = []
+    with engine_notes(lambda text: (notes.append(text), call.say(f"  ! {text}"))), \
+            interrupt_at_once(read is not None):
+        result = asyncio.run(go())
+    return Walk(result=result, heard=call.heard, pressed=call.pressed, notes=notes)
+
+
+@contextlib.contextmanager
+def engine_notes(note: Callable[[str], None]):
+    """The engine logs what goes wrong in a call as JSON lines for the log collector; in the
+    simulator they would land in the middle of the walk, unreadable.  Warnings and errors become
+    lines of the walk instead (``note``); the rest, already filtered by level, is dropped."""
+    old = structlog.get_config()
+
+    def to_note(_logger, method: str, event: dict):
+        if method in ("warning", "error", "critical", "exception"):
+            level = "error" if method in ("critical", "exception") else method
+            extra = ", ".join(f"{k}={v}" for k, v in event.items()
+                              if k not in ("event", "call_id", "exc_info", "timestamp", "level"))
+            note(f"engine {level}: {event.get('event')}" + (f" ({extra})" if extra else ""))
+        raise structlog.DropEvent
+
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, to_note])
+    try:
+        yield
+    finally:
+        structlog.configure(**old)
+
+
+@contextlib.contextmanager
+def interrupt_at_once(typing: bool):
+    """asyncio.run's own Ctrl-C handler only cancels the walk, which waits for the keys being read
+    from the terminal: the first Ctrl-C seemed lost.  A plain handler that raises at once (asyncio
+    keeps a handler it did not install) ends the walk on the first one (exit 130)."""
+    if not typing or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def key_options(node: m.Node) -> list[str]:
@@ -285,12 +343,17 @@ def interactive_reader(stream: TextIO | None = None) -> Callable[[], str]:
     return read
 
 
+def phone_keys(item: str) -> bool:
+    """Keys a phone can send (0-9, * and #), or one of the ways to say "no key"."""
+    return item in ("", "-", "t", "timeout") or all(c in m.DTMF for c in item)
+
+
 def parse_presses(text: str | None) -> list[str] | None:
     if text is None:
         return None
     items = [p.strip() for p in text.split(",")] if text.strip() else []
     for item in items:
-        if item not in ("", "-", "t") and any(c not in m.DTMF for c in item):
+        if not phone_keys(item):
             raise ValueError(f"--press {text!r}: '{item}' is not phone keys (0-9, * and #; '-' for no key)")
     return items
 

@@ -22,9 +22,12 @@ import pathlib
 import signal
 import sys
 
+from hotline.cli import LOG_LEVELS
+from hotline.secret import AMI_ENV, ami_secret
 from ivr import log
+from ivr.argtypes import tcp_port_or_0
 
-from .config import DEFAULT_CONFIG, ConfigError, PbxConfig
+from .config import ConfigError, PbxConfig
 from .core import Pbx
 from .scripts import AgentBehaviour, LoadProfile, exponential
 
@@ -56,10 +59,10 @@ def positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ivr.pbx", description="The built-in PBX (AMI + AsyncAGI) of the 12345 engine")
-    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="PBX config (YAML)")
+    p.add_argument("--config", default=None, help="PBX config (default: pbx.yaml in the config folder)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5038, help="0 picks a free port (printed on stdout)")
-    p.add_argument("--secret", default=os.environ.get("IVR_PBX_SECRET"), help="AMI secret (or IVR_PBX_SECRET)")
+    p.add_argument("--port", type=tcp_port_or_0, default=5038, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--secret", default=None, help=f"AMI secret (default: ${AMI_ENV})")
     p.add_argument("--speed", type=positive, default=1.0, help="time factor: 20 = everything 20x faster")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agent", action="append", type=parse_agent, default=[], metavar="ENDPOINT=KIND[:RING[:TALK[:ENDS]]]",
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-actions", action="store_true", help="enable the PbxTest AMI action (fault injection)")
     p.add_argument("--uniqueid-start", type=int, default=0,
                    help="first Uniqueid counter value (give a restarted PBX a higher one)")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     return p
 
 
@@ -128,8 +131,9 @@ class RecordFile:
 
 async def serve(args) -> int:
     config = PbxConfig.load(args.config, host=args.host, port=args.port, speed=args.speed, seed=args.seed)
-    if args.secret:
-        config.secret = args.secret
+    secret = args.secret or ami_secret()
+    if secret:
+        config.secret = secret
     if args.sounds_dir:
         config.sounds_dir = pathlib.Path(args.sounds_dir)
         if not config.sounds_dir.is_dir():

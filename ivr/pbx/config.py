@@ -12,12 +12,20 @@ from __future__ import annotations
 import pathlib
 import re
 from dataclasses import dataclass, field
+from typing import Annotated, Callable
 
-import yaml
+from pydantic import Field, with_config
+
+from hotline import paths, yamlconf
+from hotline.conftypes import FILE, Flag, Seconds, Section, Text, number
+from hotline.errors import UserError
+from hotline.yamlpos import Doc
 
 from .sounds import SoundCatalogue
 
-DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config" / "pbx.yaml"
+NAME = "pbx.yaml"
+#: The shipped file (``python -m ivr.pbx --config`` shows it); loading without a path reads the config folder's.
+DEFAULT_CONFIG = paths.DEFAULTS / NAME
 
 #: Applications the dialplan model runs.
 KNOWN_APPS = {
@@ -29,8 +37,8 @@ KNOWN_APPS = {
 _APP = re.compile(r"^\s*(?:(?:n|\d+)\((?P<label>[A-Za-z0-9_-]+)\)\s*,\s*)?(?P<app>[A-Za-z]+)\((?P<data>.*)\)\s*$")
 
 
-class ConfigError(ValueError):
-    """A PBX config problem; the message names the place (file:line or key)."""
+class ConfigError(UserError, ValueError):
+    """A PBX config problem; the message names the place (file:line:col or key)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -154,20 +162,14 @@ def parse_step(text: str, where: str) -> Step:
     return Step(app, data, m.group("label") or "")
 
 
-def build_dialplan(raw: dict, where: str = "dialplan") -> dict[str, Context]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of contexts")
+def build_dialplan(raw: dict[str, dict[str, list[str]]], at: Callable[[tuple], str]) -> dict[str, Context]:
+    """Contexts from the checked ``dialplan:`` mapping; ``at(path)`` names the place of a step."""
     plan: dict[str, Context] = {}
     for cname, exts in raw.items():
-        if not isinstance(exts, dict):
-            raise ConfigError(f"{where}.{cname}: expected a mapping of extensions")
         ctx = Context(str(cname))
         for ename, steps in exts.items():
-            ename = str(ename)
-            loc = f"{where}.{cname}.{ename}"
-            if not isinstance(steps, list) or not steps:
-                raise ConfigError(f"{loc}: expected a non-empty list of App(args)")
-            ext = Extension(ename, [parse_step(s, loc) for s in steps])
+            ext = Extension(ename, [parse_step(s, f"{at((cname, ename, i))}: dialplan.{cname}.{ename}")
+                                    for i, s in enumerate(steps)])
             if ename.startswith("_"):
                 ext.regex = pattern_regex(ename)
                 ctx.patterns.append(ext)
@@ -178,12 +180,13 @@ def build_dialplan(raw: dict, where: str = "dialplan") -> dict[str, Context]:
     return plan
 
 
+@with_config(FILE)
 @dataclass(slots=True)
 class Timing:
-    answer_s: float = 0.5
-    agi_poll_s: float = 0.1
-    dtmf_duration_ms: int = 100
-    login_fail_s: float = 1.0
+    answer_s: Seconds = 0.5
+    agi_poll_s: number(0.001, unit="seconds") = 0.1
+    dtmf_duration_ms: number(1, whole=True) = 100
+    login_fail_s: Seconds = 1.0
 
 
 _REMOVED_TIMING = {
@@ -227,70 +230,27 @@ class PbxConfig:
     one_call_per_agent: bool = False
 
     @classmethod
-    def load(cls, path: str | pathlib.Path = DEFAULT_CONFIG, **overrides) -> "PbxConfig":
-        """Read ``config/pbx.yaml``; keyword arguments win over the file."""
-        path = pathlib.Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(f"{path}{line}: {problem}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}:1: expected a mapping at the top level")
-        return cls.from_dict(raw, where=str(path), **overrides)
+    def load(cls, path: str | pathlib.Path | None = None, **overrides) -> "PbxConfig":
+        """Read ``path`` (else pbx.yaml in the config folder); keyword arguments win over the file."""
+        path = pathlib.Path(path) if path else paths.config_file(NAME)
+        return cls._from_doc(yamlconf.read(path, ConfigError), **overrides)
 
     @classmethod
     def from_dict(cls, raw: dict, *, where: str = "config", **overrides) -> "PbxConfig":
-        timing = Timing()
-        for key, value in (raw.get("timing") or {}).items():
-            if key in _REMOVED_TIMING:
-                raise ConfigError(f"{where}: timing.{key} is no longer a setting: {_REMOVED_TIMING[key]}")
-            if not hasattr(timing, key):
-                raise ConfigError(f"{where}: timing.{key} is not a known setting")
-            try:
-                setattr(timing, key, type(getattr(timing, key))(value))
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: timing.{key}={value!r} is not a number") from None
-        prompts: dict[str, float] = {}
-        for name, secs in (raw.get("prompts") or {}).items():
-            try:
-                prompts[str(name)] = float(secs)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: prompts.{name}={secs!r} is not a number of seconds") from None
-        sounds_dir = raw.get("sounds_dir")
-        if sounds_dir is not None:
-            sounds_dir = pathlib.Path(str(sounds_dir))
-            if not sounds_dir.is_absolute() and where != "config":
-                sounds_dir = pathlib.Path(where).resolve().parent / sounds_dir
-            if not sounds_dir.is_dir():     # every sound would be missing: surely a mistake
-                raise ConfigError(f"{where}: sounds_dir {sounds_dir} is not a directory")
-        flags = {}
-        for key in ("raw_caller_id", "test_actions", "one_call_per_agent"):
-            value = raw.get(key, False)
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: {key}={value!r} is not true or false")
-            flags[key] = value
-        try:
-            uniqueid_start = int(raw.get("uniqueid_start", 0))
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: uniqueid_start={raw.get('uniqueid_start')!r} is not a whole number") from None
-        cfg = cls(
-            username=str(raw.get("username", "hotline")),
-            secret=str(raw.get("secret", "")),
-            system_name=str(raw.get("system_name", "pbx1")),
-            timing=timing,
-            prompts=prompts,
-            sounds_dir=sounds_dir,
-            dialplan=build_dialplan(raw.get("dialplan") or {}, f"{where}: dialplan"),
-            uniqueid_start=uniqueid_start,
-            **flags,
-        )
+        """Settings given as data (tests): checked like the file, mistakes named by key."""
+        return cls._from_doc(Doc(file=where, data=raw), **overrides)
+
+    @classmethod
+    def _from_doc(cls, doc: Doc, **overrides) -> "PbxConfig":
+        timing = doc.data.get("timing") if isinstance(doc.data, dict) else None
+        for key in _REMOVED_TIMING:
+            if isinstance(timing, dict) and key in timing:
+                raise yamlconf.fail(doc, ("timing", key), f"timing.{key} is no longer a setting: "
+                                    f"{_REMOVED_TIMING[key]}", ConfigError, on_key=True)
+        f = yamlconf.validate(_File, doc, error=ConfigError)
+        given = f.model_dump(exclude_unset=True, exclude={"timing", "dialplan", "sounds_dir"})
+        cfg = cls(**given, timing=f.timing or Timing(), sounds_dir=_sounds_dir(doc, f.sounds_dir),
+                  dialplan=build_dialplan(f.dialplan or {}, lambda p: yamlconf.where(doc, ("dialplan",) + p)))
         for key, value in overrides.items():
             if not hasattr(cfg, key):
                 raise ConfigError(f"PbxConfig has no setting {key!r}")
@@ -302,3 +262,30 @@ class PbxConfig:
     def sounds(self) -> SoundCatalogue:
         """The installed sounds: this config's ``prompts`` table (live) and ``sounds_dir``."""
         return SoundCatalogue(self.prompts, self.sounds_dir)
+
+
+class _File(Section):
+    """What pbx.yaml may set; an absent key keeps PbxConfig's default (host, port, speed, seed are flags)."""
+    system_name: Text = None
+    username: Text = None
+    secret: Text = None
+    timing: Timing = None
+    prompts: dict[Text, Seconds] = None
+    sounds_dir: Text = None
+    dialplan: dict[Text, dict[Text, Annotated[list[Text], Field(min_length=1)]]] = None
+    raw_caller_id: Flag = None
+    test_actions: Flag = None
+    one_call_per_agent: Flag = None
+    uniqueid_start: number(0, whole=True) = None
+
+
+def _sounds_dir(doc: Doc, value: str | None) -> pathlib.Path | None:
+    """Relative to the file's folder; a folder that is not there would make every sound missing: a mistake."""
+    if value is None:
+        return None
+    folder = pathlib.Path(value)
+    if not folder.is_absolute() and doc.values:
+        folder = pathlib.Path(doc.file).resolve().parent / folder
+    if not folder.is_dir():
+        raise yamlconf.fail(doc, ("sounds_dir",), f"sounds_dir {folder} is not a directory", ConfigError)
+    return folder

@@ -31,21 +31,28 @@ def test_unreachable_redis_is_one_line(capsys):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
-    assert code == 1
-    assert err == f"acd: cannot reach Redis at 127.0.0.1:{port}: Connection refused\n"
+    assert code == 3
+    assert err == f"acd status: cannot reach Redis at 127.0.0.1:{port}: connection refused (nothing listens there)\n"
+
+
+def test_unknown_redis_host_says_so(capsys):
+    code, _, err = run(capsys, "--redis", "no-such-host.invalid:6379", "status")
+    assert (code, err) == (3, "acd status: cannot reach Redis at no-such-host.invalid:6379: unknown host name\n")
 
 
 def test_wrong_flag_is_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["status", "--jsn"])
     assert exc.value.code == 2
-    assert "usage: acd" in capsys.readouterr().err
+    assert capsys.readouterr().err == "acd: unrecognized arguments: --jsn (see 'acd --help')\n"
 
 
 def test_bad_redis_address_and_bad_since(capsys):
-    assert run(capsys, "--redis", "localhost", "status")[:3:2] == (2, "acd: --redis 'localhost': expected HOST:PORT\n")
+    assert run(capsys, "--redis", "localhost", "status")[:3:2] == (
+        2, "acd status: --redis 'localhost': expected HOST:PORT with a port from 1 to 65535\n")
+    assert run(capsys, "--redis", "localhost:99999", "status")[0] == 2
     code, _, err = run(capsys, "export", "--since", "yesterday")
-    assert code == 2 and err.startswith("acd: --since 'yesterday': expected an ISO date/time")
+    assert code == 2 and err.startswith("acd export: --since 'yesterday': expected an ISO date/time")
 
 
 def test_broken_config_names_file_and_line(capsys, tmp_path):
@@ -53,14 +60,14 @@ def test_broken_config_names_file_and_line(capsys, tmp_path):
     bad.write_text("queues:\n  - id: a\n    wrapup_s: [\n")
     code, _, err = run(capsys, "--config", str(bad), "status")
     assert code == 2
-    assert err.startswith(f"acd: {bad}:") and "invalid YAML" in err and err.count("\n") == 1
+    assert err.startswith(f"acd status: {bad}:") and "YAML" in err and err.count("\n") == 1
 
 
 def test_agent_commands_and_status(capsys, prefix):
     assert run(capsys, "--prefix", prefix, "agent", "login", "1301") == (0, "agent 1301: available\n", "")
     assert run(capsys, "--prefix", prefix, "agent", "pause", "1301", "--reason", "lunch") == (0, "agent 1301: paused (lunch)\n", "")
     code, out, err = run(capsys, "--prefix", prefix, "agent", "login", "9999")
-    assert (code, err) == (1, "acd: unknown agent '9999'\n")
+    assert (code, err) == (2, "acd agent login: unknown agent '9999'\n")
     code, out, _ = run(capsys, "--prefix", prefix, "status", "--json")
     figures = json.loads(out)
     yanbian = next(q for q in figures["queues"] if q["queue"] == "yanbian")
@@ -86,12 +93,12 @@ def test_password_protected_redis(capsys, monkeypatch):
     try:
         monkeypatch.delenv("HOTLINE_REDIS_PASSWORD", raising=False)
         code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
-        assert code == 1
-        assert err.startswith(f"acd: Redis at 127.0.0.1:{port} refused us: NOAUTH")
+        assert code == 2
+        assert err.startswith(f"acd status: Redis at 127.0.0.1:{port} refused us: NOAUTH")
         assert "HOTLINE_REDIS_PASSWORD" in err and err.count("\n") == 1
         monkeypatch.setenv("HOTLINE_REDIS_PASSWORD", "wrong-pw")
         code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "status")
-        assert code == 1 and "refused us" in err and "wrong-pw" not in err
+        assert code == 2 and "refused us" in err and "wrong-pw" not in err
         monkeypatch.setenv("HOTLINE_REDIS_PASSWORD", "s3cret-pw")
         code, out, err = run(capsys, "--redis", f"127.0.0.1:{port}", "--log-level", "debug", "agent", "login", "1001")
         assert (code, out) == (0, "agent 1001: available\n")
@@ -110,7 +117,7 @@ def test_redis_out_of_memory_is_one_line_with_its_reason(capsys):
         asyncio.run(out_of_memory(port, True))
         code, _, err = run(capsys, "--redis", f"127.0.0.1:{port}", "--prefix", unique_prefix("cli-oom"),
                            "agent", "login", "1001")
-        assert code == 1 and err.count("\n") == 1
-        assert err.startswith(f"acd: Redis at 127.0.0.1:{port}: SYNC_AGENTS: OOM command not allowed")
+        assert code == 3 and err.count("\n") == 1
+        assert err.startswith(f"acd agent login: Redis at 127.0.0.1:{port}: SYNC_AGENTS: OOM command not allowed")
     finally:
         stop_redis(proc)

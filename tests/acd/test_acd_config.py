@@ -1,4 +1,4 @@
-"""config/acd.yaml: the shipped file loads, and mistakes name file:line."""
+"""config/acd.yaml: the shipped file loads, and mistakes name file:line:col of the value."""
 
 from __future__ import annotations
 
@@ -26,21 +26,26 @@ def test_shipped_config_has_every_center_and_skill():
     assert any("changchun" in step.overflow for step in cfg.queues["province"].escalation)
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("queues: [{id: a}\n", 2, "invalid YAML"),
-    ("queues:\n  - id: a\n    escalation: [{after_s: 5, overflow: [nowhere]}]\n", 2, "overflow target 'nowhere'"),
-    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {klingon: 3}}\n", 4, "unknown skill 'klingon'"),
-    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: x}\n", 4, "dial must be an Asterisk dial string"),
-    ("queues:\n  - id: a\nagents:\n  - {id: x, center: b, dial: PJSIP/x}\n", 4, "queue 'b' is not defined"),
-    ("queues:\n  - id: a\n    ring_timeout_s: soon\n", 2, "ring_timeout_s must be a number"),
-    ("queues:\n  - id: a\n    routing: random\n", 2, "routing must be one of"),
-    ("redis: {password: hunter2}\nqueues:\n  - id: a\n", 1, "HOTLINE_REDIS_PASSWORD"),
-    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {zh: 9}}\n", 4, "must be 1-5"),
+@pytest.mark.parametrize("text, place, message", [
+    ("queues: [{id: a}\n", "2:1", "YAML syntax"),
+    ("queues:\n  - id: a\n    escalation: [{after_s: 5, overflow: [nowhere]}]\n", "3:41", "overflow target 'nowhere'"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {klingon: 3}}\n", "4:48",
+     "unknown skill 'klingon'"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: x}\n", "4:30", "dial must be an Asterisk dial string"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: b, dial: PJSIP/x}\n", "4:21", "queue 'b' is not defined"),
+    ("queues:\n  - id: a\n    ring_timeout_s: soon\n", "3:21",
+     "queues[a].ring_timeout_s must be a number of seconds, 0 or more, not 'soon'"),
+    ("queues:\n  - id: a\n    routing: random\n", "3:14", "routing must be one of 'longest_idle' or 'skill_level'"),
+    ("redis: {password: hunter2}\nqueues:\n  - id: a\n", "1:9", "HOTLINE_REDIS_PASSWORD"),
+    ("queues:\n  - id: a\nagents:\n  - {id: x, center: a, dial: PJSIP/x, skills: {zh: 9}}\n", "4:52",
+     "agents[x].skills.zh must be a whole number from 1 to 5, not 9"),
+    ("redis:\n  host: x\n  port: 99999\nqueues: [{id: a}]\n", "3:9",
+     "redis.port must be a whole number from 1 to 65535, not 99999"),
 ])
-def test_mistakes_name_file_and_line(text, line, message):
+def test_mistakes_name_file_line_and_column(text, place, message):
     with pytest.raises(config_mod.ConfigError) as err:
         config_mod.parse(text, "acd.yaml")
-    assert str(err.value).startswith(f"acd.yaml:{line}: ")
+    assert str(err.value).startswith(f"acd.yaml:{place}: ")
     assert message in str(err.value)
     assert "hunter2" not in str(err.value)
 
@@ -77,12 +82,12 @@ def test_agent_dial_strings_are_checked_at_load(dial, why):
     with pytest.raises(config_mod.ConfigError) as err:
         config_mod.parse(text, "acd.yaml")
     message = str(err.value)
-    assert message.startswith("acd.yaml:4: agent 'x7': ") and why in message
+    assert message.startswith("acd.yaml:4:") and ": agents[x7].dial: " in message and why in message
     assert "\n" not in message
 
 
 def test_redis_fault_settings():
     cfg = config_mod.load(ROOT / "config" / "acd.yaml")
     assert (cfg.redis.slow_call_s, cfg.redis.call_timeout_s, cfg.redis.write_wait_s) == (1, 10, 1)
-    with pytest.raises(config_mod.ConfigError, match="acd.yaml:1: slow_call_s must be a number"):
+    with pytest.raises(config_mod.ConfigError, match=r"acd.yaml:1:22: redis.slow_call_s must be a number"):
         config_mod.parse("redis: {slow_call_s: soon}\nqueues: [{id: a}]\n", "acd.yaml")

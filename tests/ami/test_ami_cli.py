@@ -40,23 +40,35 @@ async def test_check_prints_status_and_channels(monkeypatch, capsys):
     assert SECRET not in "\n".join(out)
 
 
-async def test_wrong_secret_one_line_exit_1(monkeypatch, capsys):
+async def test_wrong_secret_one_line_exit_2(monkeypatch, capsys):
     monkeypatch.setenv("IVR_TEST_AMI_SECRET", "not-the-secret")
     async with FakeAmi() as server:
         rc = await run(args_for(server.port))
     err = capsys.readouterr().err
-    assert rc == 1
+    assert rc == 2
     assert err == f"python -m ivr.ami: login refused by 127.0.0.1:{server.port} as hotline\n"
 
 
-async def test_dead_pbx_one_line_exit_1(monkeypatch, capsys):
+async def test_dead_pbx_one_line_exit_3(monkeypatch, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("IVR_TEST_AMI_SECRET", "x")
     rc = await run(args_for(port))
     err = capsys.readouterr().err
-    assert rc == 1 and err.count("\n") == 1 and f"127.0.0.1:{port}" in err
+    assert rc == 3 and err == f"python -m ivr.ami: cannot reach AMI at 127.0.0.1:{port}: connection refused (nothing listens there)\n"
+
+
+def test_old_secret_variable_still_works_with_a_warning(monkeypatch, capsys):
+    from hotline.secret import ami_secret
+
+    monkeypatch.delenv("HOTLINE_AMI_SECRET", raising=False)
+    monkeypatch.delenv("IVR_PBX_SECRET", raising=False)
+    monkeypatch.setenv("AMI_SECRET", "old-name")
+    assert ami_secret() == "old-name"
+    assert "set $HOTLINE_AMI_SECRET instead" in capsys.readouterr().err
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "new-name")
+    assert ami_secret() == "new-name" and capsys.readouterr().err == ""
 
 
 async def test_missing_secret_variable_names_the_flag(monkeypatch, capsys):

@@ -16,10 +16,10 @@ import tracemalloc
 
 import pytest
 
-from ivr.flows import yamlpos
+from hotline import yamlpos
 from ivr.flows.check import load_and_check
 from ivr.flows.model import MAX_WALK_STEPS
-from ivr.flows.yamlpos import load_file
+from hotline.yamlpos import load_file
 
 from flow_paths import CONFIG, ROOT
 

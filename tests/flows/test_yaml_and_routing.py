@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.flows.yamlpos import load_text
+from hotline.yamlpos import load_text
 
 
 def test_positions_and_raw_numbers():

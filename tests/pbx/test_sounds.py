@@ -167,7 +167,7 @@ async def test_stock_sounds_the_pbx_models_are_installed(pbx, client):
 def test_a_sounds_dir_that_is_not_there_is_a_config_error(tmp_path):
     bad = tmp_path / "pbx.yaml"
     bad.write_text("sounds_dir: no/such/folder\n")
-    with pytest.raises(ConfigError, match=r"pbx\.yaml: sounds_dir .*no/such/folder is not a directory"):
+    with pytest.raises(ConfigError, match=r"pbx\.yaml:1:13: sounds_dir .*no/such/folder is not a directory"):
         PbxConfig.load(bad)
     (tmp_path / "sounds").mkdir()
     bad.write_text("sounds_dir: sounds\n")              # relative to the config file

@@ -297,4 +297,4 @@ def test_acd_report_command(db_url, tmp_path, capsys):
     assert cli.main(["--db", db_url, "report", "--from", LO, "--to", HI, "--gbt", "--center", "yanbian"]) == 0
     assert "1 of 3 center-days flagged" in capsys.readouterr().out
     assert cli.main(["--db", db_url, "report", "--from", LO, "--center", "harbin"]) == 2
-    assert capsys.readouterr().err.startswith("acd: --center 'harbin': unknown center")
+    assert capsys.readouterr().err.startswith("acd report: --center 'harbin': unknown center")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import yaml
 
-from ivr.flows.problems import Problem
+from hotline.problems import Problem
 
 Path = tuple
 
@@ -352,8 +352,21 @@ def load_file(path, *, stop: Callable[[], bool] | None = None) -> Doc:
         data = read_limited(path)
     except Unreadable as exc:
         return _failed(str(path), 1, 1, str(exc))
+    return load_bytes(data, str(path), stop=stop)
+
+
+def load_bytes(data: bytes, file: str, *, stop: Callable[[], bool] | None = None) -> Doc:
+    """Decode as UTF-8, then parse; a bad byte is a problem at its own line and column."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _failed(str(path), 1, 1, f"not UTF-8 text ({exc.reason})")
-    return load_text(text, str(path), stop=stop)
+        line, col = byte_position(data, exc.start)
+        return _failed(file, line, col, f"not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason}); "
+                                        "save the file as UTF-8")
+    return load_text(text, file, stop=stop)
+
+
+def byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """Line and column (1-based, in characters like YAML's marks) of the byte at ``offset``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, len(data[start:offset].decode("utf-8", "replace")) + 1
