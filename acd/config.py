@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -132,6 +133,28 @@ def _dial(value: Any) -> str:
         raise said(str(exc)) from None
 
 
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)(?: (workdays))?$")
+
+
+def parse_hours(text: str) -> tuple[int, int, bool] | None:
+    """``"08:30-17:00 workdays"`` -> (510, 1020, True): minutes of the day, and whether only on the
+    official calendar's working days; None for "" (any time) or text not in that form."""
+    m = _HOURS.match(text.strip()) if text else None
+    if m is None:
+        return None
+    return int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4]), bool(m[5])
+
+
+def _hours(value: Any) -> str:
+    """Written where rosters and flows can both read it: one span a day, optionally workdays only."""
+    if not isinstance(value, str):
+        raise wanted('must be text like "08:30-17:00" or "08:30-17:00 workdays"')
+    span = parse_hours(value)
+    if span is None or span[0] >= span[1]:
+        raise wanted('must be a span of the day like "08:30-17:00", or "08:30-17:00 workdays", start before end')
+    return value.strip()
+
+
 def _levels(value: Any) -> Any:
     """``skills: [zh, ko]`` is level 3 in each."""
     return {s: 3 for s in value} if isinstance(value, list) else value
@@ -144,13 +167,14 @@ class _Agent(Section):
     dial: Annotated[str, PlainValidator(_dial)]
     queues: Texts | None = None
     skills: Annotated[dict[Text, number(1, 5, whole=True)], BeforeValidator(_levels)] = {"zh": 3}
+    hours: Annotated[str, PlainValidator(_hours)] = ""
 
 
 class _File(Section):
     service_level_s: Seconds = 15.0
     retention_days: number(0, unit="days") = 180.0
     offer_grace_s: Seconds = 10.0
-    skills: list[Text] = ["zh", "ko", "enterprise", "expert"]
+    skills: list[Text] = ["zh", "ko", "enterprise", "expert_enterprise", "expert_tax", "expert_social"]
     defaults: dict[str, Any] = {}       # any queue setting but its id, name and escalation
     queues: Annotated[list[dict[str, Any]], Field(min_length=1)]
     agents: list[_Agent] = []
@@ -234,5 +258,5 @@ def _agents(doc, f: _File, queues: dict[str, QueueConfig]) -> list[Agent]:
                 raise _fail(doc, at + ("skills", s), f"agent {a.id!r}: unknown skill {s!r} "
                                                      f"(skills: {', '.join(f.skills)})", on_key=True)
         agents.append(Agent(id=a.id, dial=a.dial, name=a.name, center=a.center, queues=list(agent_queues),
-                            skills=dict(a.skills)))
+                            skills=dict(a.skills), hours=a.hours))
     return agents

@@ -105,6 +105,7 @@ class Agent:
     center: str = ""
     queues: list[str] = field(default_factory=list)
     skills: dict[str, int] = field(default_factory=dict)   # skill -> level 1 (basic) .. 5 (best)
+    hours: str = ""                            # when the agent sits ("08:30-17:00 workdays"); "" any time
     state: str = AgentState.LOGGED_OUT
     reason: str = ""                           # why paused
     since: float = 0.0                         # when the current state began

@@ -201,6 +201,21 @@ def expected_wait(position: int, staffed_agents: int, aht_s: float, available: i
     return ahead * aht_s / staffed_agents
 
 
+#: How many calls the configured ``aht_s`` counts as, against the agents' measured ones: the
+#: first few measured calls move the estimate without one short call halving every announced wait.
+AHT_PRIOR_CALLS = 3
+
+
+def handle_time(calls: int, talk_s: float, wrapup_s: float, aht_s: float) -> float:
+    """Seconds an agent is busy per call: the measured talk time per call plus the wrap-up, weighed
+    against the configured ``aht_s`` as if it were ``AHT_PRIOR_CALLS`` calls (only ``aht_s`` before
+    any call was measured)."""
+    if calls <= 0:
+        return aht_s
+    measured = talk_s / calls + wrapup_s
+    return (calls * measured + AHT_PRIOR_CALLS * aht_s) / (calls + AHT_PRIOR_CALLS)
+
+
 def should_offer_callback(position: int, expected_wait_s: float, cfg: QueueConfig) -> tuple[bool, bool]:
     """(full, offer): a full queue or a long expected wait offers a callback."""
     full = position > cfg.max_waiting

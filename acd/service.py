@@ -389,7 +389,8 @@ class Acd(StoreAccess, Callbacks, Loops):
         mine = [a for a in self._agents_seen.values() if cfg.id in a.queues]
         staffed = sum(1 for a in mine if a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
         available = sum(1 for a in mine if a.state == AgentState.AVAILABLE)
-        return routing.expected_wait(position, staffed, cfg.aht_s, available)
+        handle_s = routing.handle_time(sum(a.calls for a in mine), sum(a.talk_s for a in mine), cfg.wrapup_s, cfg.aht_s)
+        return routing.expected_wait(position, staffed, handle_s, available)
 
     # -- agents ---------------------------------------------------------------------------------
     async def login(self, agent_id: str) -> Agent:

@@ -19,6 +19,9 @@ class Problem:
     col: int
     message: str
     severity: str = ERROR
+    #: False for an error ``ivr check`` must report but a running hotline must not stop for (the
+    #: holiday calendar running out): refusing calls would hurt callers more than a wrong holiday branch.
+    blocks_serving: bool = True
 
     def __str__(self) -> str:
         tag = "" if self.severity == ERROR else "warning: "

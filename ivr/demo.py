@@ -66,6 +66,7 @@ class DemoRun:
     def summary(self) -> dict[str, Any]:
         out = tally(self.records, offered=self.offered, time_scale=self.options.speed)
         pbx_ended = sum(1 for r in self.pbx_records if r.end is not None)
+        out.update(heard(self.records, self.pbx_records))
         out.update({
             "pbx_calls": len(self.pbx_records),
             "pbx_calls_ended": pbx_ended,
@@ -82,6 +83,21 @@ class DemoRun:
             out["records_written"] = self.records_status["written"]
             out["records_in_spool"] = self.records_status["backlog"]
         return out
+
+
+def heard(records: list[CallRecord], pbx_records: list[Any]) -> dict[str, int]:
+    """What the plan's callers met on the way: placed by their mobile number, told their place
+    in line, offered a callback that keeps it (and taken it), or a kept hotline's own seats."""
+    def played(rec, *names):
+        return any(p.rsplit("/", 1)[-1] in names for p in rec.played)
+
+    return {
+        "mobile_placed": sum(1 for r in records if r.located_by == "mobile_segment"),
+        "heard_place": sum(1 for r in pbx_records if played(r, "queue_ahead", "queue_next")),
+        "callback_offered": sum(1 for r in pbx_records if played(r, "callback_offer")),
+        "callback_kept_place": sum(1 for r in records if r.reason.startswith("callback requested while waiting")),
+        "kept_hotline_calls": sum(1 for r in records if r.dialled.endswith(("12333", "12366"))),
+    }
 
 
 #: Where the demo's agents sit: the centers its callers reach (Changchun and the
@@ -146,10 +162,17 @@ def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
     return table
 
 
+#: Who calls: fixed lines of three cities, Jilin mobiles placed by their number segment (Changchun,
+#: Yanbian), and mobiles from elsewhere; what they dial: mostly 12345, some the kept hotlines.
+DEMO_NUMBERS = ("0431", "0432", "0433", "1380431", "1584430", "138", "139")
+DEMO_DIDS = ("12345",) * 8 + ("12333", "12366")
+DEMO_OFFER_AFTER_S = 20.0          # PBX seconds of waiting before a callback is offered
+
+
 def caller_load(options: DemoOptions) -> list[tuple[float, CallerScript]]:
     profile = LoadProfile(rate_per_s=options.calls_per_h / 3600.0, calls=options.calls, seed=options.seed,
                           patience_mean_s=options.patience_mean_s,
-                          key_choices=DEMO_KEYS)
+                          key_choices=DEMO_KEYS, numbers=DEMO_NUMBERS, dids=DEMO_DIDS)
     return profile.scripts()
 
 
@@ -225,15 +248,18 @@ def _acd_and_prompts(options: DemoOptions):
 
     from acd import config as acd_config_mod
     from ivr.flows.audio_len import sound_lengths
-    from ivr.flows.registry import FlowRegistry
     from hotline import paths
+    from ivr.flows.registry import FlowRegistry
     from ivr.runtime import ROOT
 
     cfg = acd_config_mod.load()
     # The demo's made-up calls never go near a real node's records or spool.
     records = dataclasses.replace(cfg.records, url=options.records_db or f"sqlite:///{ROOT / 'var' / 'demo-records.db'}",
                                   spool_dir=options.records_spool or str(ROOT / "var" / "demo-spool"))
-    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents or 1), records=records)
+    # A demo run lasts minutes of PBX time: offer callbacks sooner than a live queue would, so they show.
+    queues = {q: dataclasses.replace(c, callback_offer_after_s=min(c.callback_offer_after_s, DEMO_OFFER_AFTER_S))
+              for q, c in cfg.queues.items()}
+    cfg = dataclasses.replace(cfg, agents=demo_agents(options.agents or 1), records=records, queues=queues)
     registry = FlowRegistry(options.flows_dir or paths.flows_dir(), paths.config_dir())
     return cfg, dict(sound_lengths(load_flows(registry)))
 
@@ -250,8 +276,8 @@ def load_flows(registry):
     if not registry.flows_dir.is_dir():
         raise UserError(f"--flows {registry.flows_dir}: no such folder")
     config_dir = registry.config_dir if registry.config_dir.is_dir() else None
-    problems = list(load_and_check(flow_files(registry.flows_dir), config_dir, registry.prompts_dir,
-                                   sounds_dir=registry.sounds_dir).errors)
+    problems = list(p for p in load_and_check(flow_files(registry.flows_dir), config_dir, registry.prompts_dir,
+                                   sounds_dir=registry.sounds_dir).errors if p.blocks_serving)
     try:
         if not problems:
             return registry.load()

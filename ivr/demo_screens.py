@@ -65,6 +65,11 @@ def rows(s: dict[str, Any], staffing=None) -> list[tuple[str, str]]:
             ("longest wait for an agent", _s(s["max_to_person_s"])),
             ("average time in the IVR first", _s(s["ivr_to_queue_avg_s"])),
             ("callbacks made / reached", f"{s['callbacks_made']} / {s['callbacks_connected']}")]
+    if "heard_place" in s:
+        out += [("mobiles placed by number segment", str(s["mobile_placed"])),
+                ("told their place in line", str(s["heard_place"])),
+                ("offered a callback / took it", f"{s['callback_offered']} / {s['callback_kept_place']}"),
+                ("dialled 12333 or 12366", str(s["kept_hotline_calls"]))]
     out.append(("agents on duty", _agents(s, staffing)))
     if staffing is not None and staffing.expected_sl is not None:
         out.append((f"Erlang C forecast, within {staffing.within_s:g} s", f"{_pct(staffing.expected_sl)} of queued"))

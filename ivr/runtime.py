@@ -192,7 +192,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
     services = AcdServices(acd, records=engine.records.get, speed=speed,
-                           announce_sound=_shared_sound(registry, "queue_wait"))
+                           sound=lambda pid, lang: registry.snapshot().shared_sound(pid, lang))
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)

@@ -67,15 +67,16 @@ def snapshot(roster: Roster, states: dict[str, dict], when: dt.datetime) -> dict
     """Expected on duty at ``when`` against logged in now, per center."""
     logged_in = {a for a, s in states.items() if s.get("state", "logged_out") != "logged_out"}
     expected = on_duty(roster, when)
-    rostered_agents = {p.agent_id for p in roster.people}
+    rostered_agents = {p.agent_id for p in roster.people if p.agent_id}
     centers = {}
     for center, rows in expected.items():
-        ids = [r["agent_id"] for r in rows]
+        ids = [r["agent_id"] for r in rows if r["agent_id"]]  # people not in acd.yaml cannot log in
         present = [a for a in ids if a in logged_in]
         centers[center] = {
             "expected": len(ids),
             "logged_in": len(present),
             "missing": sorted(a for a in ids if a not in logged_in),
+            "without_agent": len(rows) - len(ids),
             "states": {a: states[a].get("state") for a in present},
         }
     on_duty_ids = {r["agent_id"] for rows in expected.values() for r in rows}

@@ -2,12 +2,14 @@
 
 The ACD's agent log is read from a file, JSONL or CSV, one event per line:
 
-    {"agent_id": "changchun-001", "event": "login", "ts": "2026-01-05T07:58:00+08:00"}
+    {"agent_id": "1101", "event": "login", "ts": "2026-01-05T07:58:00+08:00"}
     agent_id,event,ts
 
 ``event`` is ``login`` or ``logout``; ``ts`` is ISO 8601, local China time when
-it carries no offset.  Roster people are matched to ACD agents through the
-``agent_id`` column of the people file.
+it carries no offset.  Roster people are matched to ACD agents by
+``agent_id``: a roster built from acd.yaml has the ACD's own ids ("1701"),
+and its people not yet in acd.yaml (``new-<center>-NNN``, no agent id) are
+counted apart, not reported absent.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ def adherence(
     base = dt.datetime.combine(roster.start, dt.time())
     grace = dt.timedelta(minutes=grace_min)
     duties = []
+    not_acd = 0
     per_person: dict[str, dict] = {}
     for (pid, day), duty in sorted(roster.duties.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         s, e = roster.duty_span(day, duty)
@@ -123,6 +126,9 @@ def adherence(
         if start < w0 or end > w1:
             continue  # only duties wholly inside the log's time range are judged
         p = people[pid]
+        if not p.agent_id:
+            not_acd += 1  # a new-<center>-NNN person: nobody can log in as them yet
+            continue
         agent_spans = spans.get(p.agent_id, [])
         logged = _overlap(start, end, agent_spans)
         scheduled = (end - start).total_seconds() / 60
@@ -154,7 +160,7 @@ def adherence(
         agg["logged_min"] = round(agg["logged_min"], 1)
         agg["adherence"] = round(agg["logged_min"] / agg["scheduled_min"], 4) if agg["scheduled_min"] else 1.0
     # logged-in agents nobody rostered, and time logged in outside any duty
-    rostered_agents = {p.agent_id for p in roster.people}
+    rostered_agents = {p.agent_id for p in roster.people if p.agent_id}
     unknown = sorted(a for a in spans if a not in rostered_agents)
     scheduled_total = sum(r["scheduled_min"] for r in duties)
     logged_total = sum(r["logged_min"] for r in duties)
@@ -164,6 +170,7 @@ def adherence(
         "duties": duties,
         "people": sorted(per_person.values(), key=lambda a: (a["adherence"], a["person"])),
         "unrostered_agents": unknown,
+        "duties_without_agent": not_acd,
         "total": {
             "duties": len(duties),
             "scheduled_min": scheduled_total,

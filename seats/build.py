@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import io
 import datetime as dt
+import io
 import pathlib
 
 from seats.config import SeatsConfig, get_number, load_seats_config, where
@@ -16,17 +16,15 @@ from seats.shifts import load_labour, load_patterns, load_shifts
 from seats.sizing import CenterSize
 from seats.staffing import ServiceTarget, needs
 
-PEOPLE_HEADER = ["id", "name", "center", "agent_id", "pattern"]
+PEOPLE_HEADER = ["id", "name", "center", "agent_id", "pattern", "skills"]
 
 
-def people_from_sizes(sizes: list[CenterSize], pattern: str) -> list[Person]:
-    """One call-taker per operator the rule gives; ids double as ACD agent ids."""
-    people = []
-    for size in sizes:
-        for k in range(1, size.operators + 1):
-            pid = f"{size.center}-{k:03d}"
-            people.append(Person(pid, pid, size.center, pid, pattern))
-    return people
+def people_from_sizes(sizes: list[CenterSize], pattern: str, agents: list | None = None,
+                      patterns: dict | None = None) -> list[Person]:
+    """The centers' ACD agents first, then new people up to the rule's headcount (seats.staff)."""
+    from seats import staff
+
+    return staff.people_for(sizes, pattern, staff.load_agents() if agents is None else agents, patterns)
 
 
 def read_people(path: pathlib.Path | str, patterns: dict) -> list[Person]:
@@ -49,8 +47,9 @@ def read_people(path: pathlib.Path | str, patterns: dict) -> list[Person]:
             pattern = (row.get("pattern") or "three_shift").strip()
             if pattern not in patterns:
                 raise SeatsError(f"unknown pattern {pattern!r} (known: {', '.join(patterns)})", where=where)
+            skills = {k: 3 for k in (row.get("skills") or "").replace(";", " ").split()}
             people.append(Person(pid, (row.get("name") or pid).strip(), row["center"].strip(),
-                                 (row.get("agent_id") or pid).strip(), pattern))
+                                 (row.get("agent_id") or pid).strip(), pattern, skills))
     if not people:
         raise SeatsError("no people in file", where=str(path))
     return people
@@ -61,7 +60,7 @@ def write_people(path: pathlib.Path | str, people: list[Person]) -> None:
         w = csv.writer(handle)
         w.writerow(PEOPLE_HEADER)
         for p in people:
-            w.writerow([p.id, p.name, p.center, p.agent_id, p.pattern])
+            w.writerow([p.id, p.name, p.center, p.agent_id, p.pattern, " ".join(sorted(p.skills))])
 
 
 def requirement_rule(sizes: list[CenterSize], intervals: int) -> dict[str, list[int]]:
@@ -108,14 +107,9 @@ def new_roster(
     for p in people:
         if p.pattern not in patterns:
             raise SeatsError(f"{p.id}: unknown pattern {p.pattern!r} (known: {', '.join(patterns)})")
-    return Roster(start, days, interval_min, shifts, patterns, load_labour(cfg.path, cfg.raw), people)
-
-
-def population_shares(sizes: list[CenterSize]) -> dict[str, float]:
-    total = sum(s.population for s in sizes)
-    if total <= 0:
-        raise SeatsError("the chosen centers have no population to split the forecast by")
-    return {s.center: s.population / total for s in sizes if s.population > 0}
+    # public holidays in the horizon from the flows' calendar (hotline.calendar, via load_labour)
+    rules = load_labour(cfg.path, cfg.raw, (start, start + dt.timedelta(days=days)))
+    return Roster(start, days, interval_min, shifts, patterns, rules, people)
 
 
 def roster_settings(cfg: SeatsConfig) -> dict:

@@ -164,6 +164,14 @@ def _sizes(args, cfg, only: list[str] | None = None):
 
 
 # ---------------------------------------------------------------- size
+def _size_row(r) -> dict:
+    """One center in `seats size --json`: the figure and how it was reached (basis, reason)."""
+    return {"id": r.center, "name": r.name, "population": r.population,
+            "exact_seats": round(r.exact_seats, 4), "seats": r.seats, "operators": r.operators,
+            **({"fixed": True} if r.fixed else {}), "basis": r.basis, "reason": r.reason,
+            **({"load": {k: v for k, v in r.load.items() if k != "reason"}} if r.load else {})}
+
+
 def cmd_size(args) -> int:
     from seats.config import load_centers
     from seats.sizing import size_province
@@ -176,37 +184,37 @@ def cmd_size(args) -> int:
     if args.per_seat is not None:
         cfg.operators_per_seat = args.per_seat
     result = size_province(load_centers(pathlib.Path(args.centers)), cfg)
+    tot = result["total"]
     if args.json:
         _out_json({
             "rule": result["rule"],
-            "centers": [
-                {"id": r.center, "name": r.name, "population": r.population,
-                 "exact_seats": round(r.exact_seats, 4), "seats": r.seats, "operators": r.operators,
-                 **({"fixed": True} if r.fixed else {})}
-                for r in result["centers"]
-            ],
-            "total": {**result["total"], "exact_seats": round(result["total"]["exact_seats"], 4)},
+            "centers": [_size_row(r) for r in result["centers"]],
+            "total": {**tot, "exact_seats": round(tot["exact_seats"], 4),
+                      "by_rule": {**tot["by_rule"], "exact_seats": round(tot["by_rule"]["exact_seats"], 4)}},
         })
         return 0
     from rich.table import Table
 
     rule = result["rule"]
-    t = Table(title=f"Seats by the rule: {rule['seats_per_million']:g} per million, "
+    t = Table(title=f"Seats: {rule['seats_per_million']:g} per million by the rule, "
                     f"{rule['operators_per_seat']} call-takers a seat, rounding {rule['rounding']}")
-    for col in ("center", "name", "population", "exact seats", "seats", "call-takers"):
-        t.add_column(col, justify="right" if col not in ("center", "name") else "left")
+    for col in ("center", "name", "population", "exact seats", "seats", "call-takers", "how"):
+        t.add_column(col, justify="left" if col in ("center", "name", "how") else "right")
     for r in result["centers"]:
-        note = " (fixed)" if r.fixed else ""
-        t.add_row(r.center, r.name, f"{r.population:,}", f"{r.exact_seats:.2f}", f"{r.seats}{note}",
-                  str(r.operators))
-    tot = result["total"]
+        t.add_row(r.center, r.name, f"{r.population:,}", f"{r.exact_seats:.2f}", str(r.seats),
+                  str(r.operators), _esc(r.reason))
     t.add_section()
     t.add_row("total", "province", f"{tot['population']:,}", f"{tot['exact_seats']:.2f}", str(tot["seats"]),
-              str(tot["operators"]))
+              str(tot["operators"]), "sum of the rounded centers")
     c = _console()
     c.print(t)
+    plan = tot["by_rule"]
     c.print(f"Total is the sum of the rounded centers; rounding the province once gives "
-            f"{tot['seats_if_rounded_once']} seats.")
+            f"{tot['seats_if_rounded_once']} seats. The {plan['centers']} centers sized by inhabitants alone "
+            f"(the plan's rule) take {plan['seats']} seats, {plan['operators']} call-takers.")
+    for r in result["centers"]:
+        if r.load.get("note"):
+            c.print(f"{r.center}: {_esc(r.load['note'])} (rule.by_load in {cfg.path.name})")
     return 0
 
 
@@ -375,6 +383,7 @@ def _roster_sizes(args, cfg):
 def _no_seats(args, size, consequence: str) -> SeatsError:
     """The province center has population 0 in centers.yaml: say that, not "give --center"."""
     why = (f"fixed at 0 under rule.fixed_seats in {args.config}" if size.fixed else
+           f"its load gives 0 agents (rule.by_load in {args.config})" if size.basis == "load" else
            f"its population in {args.centers} is 0" if size.population == 0 else
            f"{size.exact_seats:.2f} seats by the rule round to 0")
     return SeatsError(f"--center {size.center}: the rule gives it no seats ({why}), so there is {consequence}; "
@@ -390,54 +399,65 @@ def _short_hours(person_intervals: float, roster) -> str:
     return "none short" if person_intervals == 0 else f"short {_hours(person_intervals, roster)}"
 
 
-def cmd_roster_new(args) -> int:
-    from seats import build, checks, roster as rmod
-    from seats.forecast import read_forecast
-    from seats.solver import solve_center
+def _roster_people(args, cfg, sizes, pattern):
+    """People from --people, else the centers' ACD agents and new people up to the rule (seats.staff)."""
+    from seats import build, staff
+    from seats.shifts import load_patterns, load_shifts
 
-    _check_out(args.out)
-    cfg = _cfg(args)
-    settings = build.roster_settings(cfg)
-    pattern = args.pattern or settings["pattern"]
-    sizes = _roster_sizes(args, cfg)
+    patterns = load_patterns(cfg.path, cfg.raw, load_shifts(cfg.path, cfg.raw))
+    agents = staff.load_agents()
     if args.people:
-        from seats.shifts import load_patterns, load_shifts
-
-        patterns = load_patterns(cfg.path, cfg.raw, load_shifts(cfg.path, cfg.raw))
         people = build.read_people(args.people, patterns)
         wanted = {s.center for s in sizes}
-        people = [p for p in people if p.center in wanted] if args.center else people
-    else:
-        people = build.people_from_sizes(sizes, pattern)
-    start = args.start or (dt.date.today() + dt.timedelta(days=(7 - dt.date.today().weekday()) % 7 or 7))
-    roster = build.new_roster(people, start, args.days, args.interval_min, cfg)
+        return ([p for p in people if p.center in wanted] if args.center else people), agents
+    return build.people_from_sizes(sizes, pattern, agents, patterns), agents
+
+
+def _roster_requirement(args, cfg, roster, sizes) -> None:
+    from seats import build
+    from seats.forecast import read_forecast
+
     require = args.require or ("load" if args.forecast else "rule")
     if require == "load":
         if not args.forecast:
             raise SeatsError("--require load needs --forecast FILE")
         f = read_forecast(args.forecast)
         pop = args.forecast_population or sum(s.population for s in sizes)
-        shares = {s.center: s.population / pop for s in sizes if s.population > 0}
+        if pop <= 0:
+            raise SeatsError("--forecast-population: give the number of people the forecast stands for "
+                             "(the chosen centers have no population of their own)")
+        shares = {s.center: _forecast_share(s, pop) for s in sizes if s.population > 0 or s.load.get("share")}
         roster.requirement = build.requirement_load(f, _target(args, cfg), shares, roster.intervals,
                                                     roster.interval_min)
         roster.requirement_source = f"load: {args.forecast} (population {pop:,})"
     else:
         roster.requirement = build.requirement_rule(sizes, roster.intervals)
         roster.requirement_source = "rule: every seat staffed"
+
+
+def _forecast_share(size, forecast_population: int) -> float:
+    """A city takes the forecast in proportion to its people; the province (no population of its own)
+    takes its configured share of the cities' calls, which are the forecast scaled to their people."""
+    if size.population > 0:
+        return size.population / forecast_population
+    return size.load["share"] * size.load["cities_population"] / forecast_population
+
+
+def _solve_all(args, settings, roster) -> list:
+    """Solve center by center; the time limit is shared out by headcount, what one leaves goes on."""
+    from seats.solver import solve_center
+
     centers = [c for c in roster.centers() if any(p.center == c for p in roster.people)]
     limit = args.time_limit if args.time_limit is not None else settings["time_limit_s"]
-    people_left = len(roster.people)
-    budget = limit
-    stats_all = []
+    people_left, budget, stats_all = len(roster.people), limit, []
     with _progress(not args.no_progress and not args.json) as progress:
         for center in centers:
             n = sum(1 for p in roster.people if p.center == center)
-            # the time limit is shared out by headcount; what a center leaves unused goes to the next
             share = max(2.0, budget * n / people_left) if len(centers) > 1 else limit
             task = progress.add_task("solve", total=share, center=center, status="")
 
-            def tick(_c, elapsed, lim, best, bound, task=task):
-                status = "" if best is None else f"{_short_hours(best, roster)} (bound {_hours(bound, roster)})"
+            def tick(_c, elapsed, lim, best, worst, task=task):
+                status = "" if best is None else f"{_short_hours(best, roster)} (worst interval {worst} short)"
                 progress.update(task, completed=min(elapsed, lim), status=status)
 
             stats = solve_center(roster, center, time_limit_s=share,
@@ -445,24 +465,47 @@ def cmd_roster_new(args) -> int:
                                  gap_ratio=args.gap if args.gap is not None else settings["gap_ratio"],
                                  progress=tick)
             done = "no roster found" if stats.objective is None else _short_hours(stats.objective, roster)
-            progress.update(task, completed=share, status=f"{stats.status}: {done}")
+            how = f"{stats.status}, greedy start kept" if stats.fallback else stats.status
+            progress.update(task, completed=share, status=f"{how}: {done}")
             stats_all.append(stats)
             budget, people_left = max(0.0, budget - stats.wall_s), max(1, people_left - n)
-    roster.solver = {"pattern": pattern, "centers": [s.as_dict() for s in stats_all]}
+    return stats_all
+
+
+def cmd_roster_new(args) -> int:
+    from seats import build, checks, roster as rmod, staff
+
+    _check_out(args.out)
+    cfg = _cfg(args)
+    settings = build.roster_settings(cfg)
+    pattern = args.pattern or settings["pattern"]
+    sizes = _roster_sizes(args, cfg)
+    people, agents = _roster_people(args, cfg, sizes, pattern)
+    start = args.start or (dt.date.today() + dt.timedelta(days=(7 - dt.date.today().weekday()) % 7 or 7))
+    roster = build.new_roster(people, start, args.days, args.interval_min, cfg)
+    _roster_requirement(args, cfg, roster, sizes)
+    roster.skill_requirement = staff.skill_requirement(roster, agents)
+    cap = staff.capacity(roster, roster.rules, cfg.operators_per_seat)
+    if not args.json:  # before the solve: a shortfall by design is said up front, with its size
+        _console().print(_esc(staff.capacity_line(cap)))
+    stats_all = _solve_all(args, settings, roster)
+    roster.solver = {"pattern": pattern, "centers": [s.as_dict() for s in stats_all], "capacity": cap}
     rmod.save(roster, args.out)
     violations = checks.check(roster)
     cov = checks.coverage_report(roster)
-    summary = {
-        "roster": args.out, "start": roster.start.isoformat(), "days": roster.days,
-        "people": len(roster.people), "duties": len(roster.duties), "requirement": roster.requirement_source,
-        "violations": len(violations), "coverage": cov, "solver": roster.solver["centers"],
-        "shortfalls": {c: checks.group_shortfalls(roster, c) for c in centers},
-    }
+    line = f"roster saved to {args.out}: {checks.short_line(cov)}"
     if args.json:
-        _out_json(summary)
+        _out_json({
+            "roster": args.out, "start": roster.start.isoformat(), "days": roster.days,
+            "people": len(roster.people), "acd_agents": sum(1 for p in roster.people if staff.is_acd_agent(p)),
+            "duties": len(roster.duties), "requirement": roster.requirement_source,
+            "violations": len(violations), "capacity": cap, "coverage": cov,
+            "skills": checks.skill_report(roster), "solver": roster.solver["centers"],
+            "shortfalls": {c: checks.group_shortfalls(roster, c) for c in cov}, "result": line,
+        })
     else:
         _print_check(roster, violations, cov, show_shortfalls=True)
-        _console().print(f"roster saved to {args.out}")
+        _console().print(_esc(line))
     return 0
 
 
@@ -473,15 +516,16 @@ def _print_check(roster, violations, cov, show_shortfalls=False) -> None:
 
     c = _console()
     t = Table(title=f"Coverage ({roster.requirement_source})")
-    for col in ("center", "people", "short intervals", "short agent-hours", "coverage", "worst"):
+    for col in ("center", "people", "short intervals", "short agent-hours", "coverage", "staffed", "worst"):
         t.add_column(col, justify="right")
     for center, rep in cov.items():
         worst = rep["worst"]
         t.add_row(center, str(sum(1 for p in roster.people if p.center == center)),
                   f"{rep['short_intervals']}/{rep['intervals']}", f"{rep['short_agent_hours']:g}",
-                  f"{rep['coverage_pct']}%",
+                  f"{rep['coverage_pct']}%", f"{rep.get('staffed_pct', 100.0)}%",
                   "-" if not worst else f"{worst['at']} {worst['on_duty']}/{worst['needed']}")
     c.print(t)
+    _print_skills(roster)
     if show_shortfalls:
         for center in cov:
             spans = checks.group_shortfalls(roster, center)
@@ -500,6 +544,24 @@ def _print_check(roster, violations, cov, show_shortfalls=False) -> None:
         c.print("[green]no labour-rule violations[/]")
 
 
+def _print_skills(roster) -> None:
+    from rich.table import Table
+
+    from seats import checks
+
+    report = checks.skill_report(roster)
+    if not report:
+        return
+    t = Table(title="Skills on duty (at least one holder while a holder is meant to be there)")
+    for col in ("center", "skill", "holders", "short intervals", "coverage", "first gap"):
+        t.add_column(col, justify="right")
+    for center, per in report.items():
+        for skill, rep in per.items():
+            t.add_row(center, skill, str(len(rep["holders"])), f"{rep['short_intervals']}/{rep['wanted_intervals']}",
+                      f"{rep['coverage_pct']}%", rep["first_gap"] or "-")
+    _console().print(t)
+
+
 def cmd_roster_check(args) -> int:
     from seats import checks, roster as rmod
 
@@ -508,9 +570,11 @@ def cmd_roster_check(args) -> int:
     cov = checks.coverage_report(roster)
     if args.json:
         _out_json({"violations": [v.as_dict() for v in violations], "coverage": cov,
+                   "skills": checks.skill_report(roster),
                    "shortfalls": {c: checks.group_shortfalls(roster, c) for c in cov}})
     else:
         _print_check(roster, violations, cov, show_shortfalls=True)
+        _console().print(_esc(f"coverage: {checks.short_line(cov)}"))
     return 1 if any(v.kind == "law" for v in violations) else 0
 
 
@@ -527,6 +591,7 @@ def cmd_roster_show(args) -> int:
     t = Table(title=f"Roster from {roster.start} for {roster.days} days ('-' rest, lower case leave)")
     t.add_column("person")
     t.add_column("center")
+    t.add_column("skills")
     t.add_column("days")
     for col in ("shifts", "nights", "weekends", "hours"):
         t.add_column(col, justify="right")
@@ -544,7 +609,7 @@ def cmd_roster_show(args) -> int:
                 cells.append(" ")
         cnt = checks.counts(roster, p.id)
         hours = sum((e - s) / 60 for s, e in (roster.duty_span(d, u) for d, u in roster.person_duties(p.id)))
-        t.add_row(p.id, p.center, "".join(cells), str(cnt["shifts"]), str(cnt["nights"]), str(cnt["weekends"]),
+        t.add_row(p.id, p.center, ",".join(s for s in sorted(p.skills) if s != "zh") or "-", "".join(cells), str(cnt["shifts"]), str(cnt["nights"]), str(cnt["weekends"]),
                   f"{hours:g}")
     _console().print(t)
     if len(people) > args.limit:
@@ -648,9 +713,16 @@ def cmd_roster_on_duty(args) -> int:
         return 0
     c = _console()
     for center, rows in result.items():
-        c.print(f"[bold]{center}[/] at {when:%Y-%m-%d %H:%M}: {len(rows)} expected on duty")
+        acd = [r for r in rows if r["agent_id"]]
+        new = len(rows) - len(acd)
+        extra = f" ({len(acd)} ACD agent(s), {new} not yet in acd.yaml)" if new else ""
+        c.print(f"[bold]{center}[/] at {when:%Y-%m-%d %H:%M}: {len(rows)} expected on duty{extra}")
+        for r in acd:  # ACD agent ids first: what the console and adherence match on
+            skills = ",".join(r.get("skills", []))
+            c.print(f"  {r['agent_id']:<16} {r['shift']}  until {r['until'][11:]}  {skills}")
         for r in rows:
-            c.print(f"  {r['agent_id']:<16} {r['shift']}  until {r['until'][11:]}")
+            if not r["agent_id"]:
+                c.print(_esc(f"  {'-':<16} {r['shift']}  until {r['until'][11:]}  {r['person']} (no ACD agent yet)"))
     return 0
 
 
@@ -691,6 +763,8 @@ def cmd_adherence(args) -> int:
     c.print(t)
     c.print(f"{tot['duties']} duties: adherence {tot['adherence']:.1%}, {tot['absent']} absent, "
             f"{tot['late']} late, {tot['early']} left early")
+    if rep.get("duties_without_agent"):
+        c.print(f"{rep['duties_without_agent']} duties of people not yet in acd.yaml (new-...): not judged")
     if rep["unrostered_agents"]:
         c.print(f"logged in but not in the roster: {', '.join(rep['unrostered_agents'][:20])}")
     return 0

@@ -120,11 +120,20 @@ def load_centers(path: pathlib.Path | None = None) -> list[Center]:
     return list(centers.values())
 
 
+class _ByLoad(Section):
+    """A center sized by the calls it takes: a share of the cities' calls, from a forecast and Erlang."""
+    share: number(0, 1)                          # of the cities' calls this center takes
+    forecast: Text                               # CSV, relative to seats.yaml's folder
+    forecast_population: number(1, whole=True)   # inhabitants the forecast stands for
+    note: Text = ""                              # why the share is what it is, shown by `seats size`
+
+
 class _Rule(Section):
     seats_per_million: number(0) = 15.0
     operators_per_seat: number(1, whole=True) = 3
     rounding: Rounding = "ceil"
     fixed_seats: dict[Text, number(0, whole=True)] = {}
+    by_load: dict[Text, _ByLoad] = {}
 
 
 class _Service(Section):
@@ -164,6 +173,8 @@ class SeatsConfig:
     aht_s: float
     patience_s: float | None
     max_agents: int
+    by_load: dict[str, dict] = field(default_factory=dict)   # center id -> _ByLoad's keys
+    where_of: dict[str, str] = field(default_factory=dict, repr=False)  # "by_load.<id>.forecast" -> FILE:LINE:COL
 
 
 def load_seats_config(path: pathlib.Path | None = None) -> SeatsConfig:
@@ -171,4 +182,11 @@ def load_seats_config(path: pathlib.Path | None = None) -> SeatsConfig:
     path = path or paths.config_file(SEATS)
     doc = yamlconf.read(path, SeatsError)
     f = yamlconf.validate(_SeatsFile, doc, error=SeatsError)
-    return SeatsConfig(path=path, raw=_positioned(doc, doc.data), **f.rule.model_dump(), **f.service.model_dump())
+    for cid in f.rule.by_load:
+        if cid in f.rule.fixed_seats:
+            raise yamlconf.fail(doc, ("rule", "by_load", cid), f"center '{cid}' is under both rule.fixed_seats "
+                                f"and rule.by_load: give it one way to be sized", SeatsError, on_key=True)
+    where_of = {f"by_load.{cid}.forecast": yamlconf.where(doc, ("rule", "by_load", cid, "forecast"))
+                for cid in f.rule.by_load}
+    return SeatsConfig(path=path, raw=_positioned(doc, doc.data), **f.rule.model_dump(), **f.service.model_dump(),
+                       where_of=where_of)

@@ -22,8 +22,9 @@ class Person:
     id: str
     name: str
     center: str
-    agent_id: str = ""        # the ACD's agent id, for adherence
+    agent_id: str = ""        # the ACD's agent id ("" for people not yet in acd.yaml)
     pattern: str = "three_shift"
+    skills: dict[str, int] = field(default_factory=dict)  # skill -> level, as the ACD has them
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Roster:
     leave: dict[tuple[str, int], str] = field(default_factory=dict)
     requirement: dict[str, list[int]] = field(default_factory=dict)  # center -> heads per interval
     requirement_source: str = ""
+    # center -> skill -> people with that skill wanted on duty per interval
+    skill_requirement: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     changes: list[dict] = field(default_factory=list)
     solver: dict = field(default_factory=dict)
 
@@ -94,12 +97,16 @@ class Roster:
         return sorted((d, duty) for (p, d), duty in self.duties.items() if p == pid)
 
     # ---- coverage ------------------------------------------------------
-    def coverage(self, center: str) -> list[int]:
-        """People on duty in each interval (partly covered intervals count if half is covered)."""
+    def coverage(self, center: str, skill: str | None = None) -> list[int]:
+        """People on duty in each interval (partly covered intervals count if half is covered).
+
+        With ``skill``, only the people who have it: the ACD routes a Korean
+        call to a Korean speaker, so a head count alone does not say it is served.
+        """
         n = self.intervals
         step = self.interval_min
         diff = [0] * (n + 1)
-        members = {p.id for p in self.people if p.center == center}
+        members = {p.id for p in self.people if p.center == center and (skill is None or skill in p.skills)}
         for (pid, day), duty in self.duties.items():
             if pid not in members:
                 continue
@@ -121,6 +128,13 @@ class Roster:
         if not need:
             return []
         cov = self.coverage(center)
+        return [(i, need[i], cov[i]) for i in range(self.intervals) if cov[i] < need[i]]
+
+    def skill_shortfalls(self, center: str, skill: str) -> list[tuple[int, int, int]]:
+        need = self.skill_requirement.get(center, {}).get(skill)
+        if not need:
+            return []
+        cov = self.coverage(center, skill)
         return [(i, need[i], cov[i]) for i in range(self.intervals) if cov[i] < need[i]]
 
     def interval_time(self, i: int) -> dt.datetime:
@@ -154,6 +168,7 @@ class Roster:
             ],
             "requirement": self.requirement,
             "requirement_source": self.requirement_source,
+            "skill_requirement": self.skill_requirement,
             "solver": self.solver,
             "changes": self.changes,
         }
@@ -176,6 +191,8 @@ class Roster:
                 people=[Person(**p) for p in data["people"]],
                 requirement={k: list(v) for k, v in data.get("requirement", {}).items()},
                 requirement_source=data.get("requirement_source", ""),
+                skill_requirement={c: {k: list(v) for k, v in per.items()}
+                                   for c, per in data.get("skill_requirement", {}).items()},
                 changes=list(data.get("changes", [])),
                 solver=dict(data.get("solver", {})),
             )
@@ -216,7 +233,9 @@ def on_duty(roster: Roster, when: dt.datetime) -> dict[str, list[dict]]:
     """Who the roster expects on duty at ``when`` (local China time), per center.
 
     This is what the ACD is fed: agent ids expected logged in, with the shift
-    they are on and when it ends.
+    they are on and when it ends.  People not yet in acd.yaml have no agent id
+    ("" here): they are listed so a supervisor sees the gap, but nobody can
+    expect them to log in.
     """
     base = dt.datetime.combine(roster.start, dt.time())
     minute = (when.replace(tzinfo=None) - base).total_seconds() / 60
@@ -227,7 +246,7 @@ def on_duty(roster: Roster, when: dt.datetime) -> dict[str, list[dict]]:
         if start <= minute < end:
             p = people[pid]
             out.setdefault(p.center, []).append({
-                "person": pid, "agent_id": p.agent_id, "shift": duty.shift,
+                "person": pid, "agent_id": p.agent_id, "shift": duty.shift, "skills": sorted(p.skills),
                 "until": (base + dt.timedelta(minutes=end)).isoformat(timespec="minutes"),
             })
     return out

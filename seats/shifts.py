@@ -125,7 +125,24 @@ def load_patterns(path: pathlib.Path, raw: dict, shifts: dict[str, Shift]) -> di
     return patterns
 
 
-def load_labour(path: pathlib.Path, raw: dict) -> LabourRules:
+def calendar_holidays(path: pathlib.Path, between: tuple[dt.date, dt.date] | None = None) -> tuple[dt.date, ...]:
+    """Public holidays from the one calendar (hotline.calendar) that flows and reports read too.
+
+    calendar.yaml beside seats.yaml, else the config folder's.  ``between`` is a
+    roster's horizon [start, end); without it, last year onwards, so the list a
+    roster saves stays short.
+    """
+    from hotline import calendar
+
+    beside = pathlib.Path(path).parent / calendar.FILE
+    cal = calendar.load(beside if beside.is_file() else None)
+    if between is None:
+        between = (dt.date(dt.date.today().year - 1, 1, 1), cal.last_day + dt.timedelta(days=1))
+    return cal.between(*between)
+
+
+def load_labour(path: pathlib.Path, raw: dict, between: tuple[dt.date, dt.date] | None = None) -> LabourRules:
+    """``labour.holidays`` adds days to the calendar's (a local day off the calendar does not know)."""
     lab = raw.get("labour", {}) or {}
     if not isinstance(lab, dict):
         raise SeatsError("'labour' must be a mapping", where=where(path, raw, "labour"))
@@ -153,7 +170,7 @@ def load_labour(path: pathlib.Path, raw: dict) -> LabourRules:
         no_night_into_morning=bool(lab.get("no_night_into_morning", True)),
         max_consecutive_nights=g("max_consecutive_nights", 3, low=1, high=31, integer=True),
         fairness_slack=g("fairness_slack", 1, low=0, integer=True),
-        holidays=tuple(holidays),
+        holidays=tuple(sorted(set(holidays) | set(calendar_holidays(path, between)))),
     )
 
 

@@ -5,12 +5,13 @@ coverage is aggregated per stretch of time in which the same shifts are on
 duty, so the number of coverage constraints does not grow with the interval
 length.  Each center is solved on its own: people belong to a center.
 Shortfall is a penalised slack, so a headcount that cannot cover still gets
-the best roster there is, with the intervals that fall short reported.
+the best roster there is, with the intervals that fall short reported; how
+the shortfall is spread (no empty interval, the worst one as small as can be,
+skills covered) is seats.cover's business.
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from collections import defaultdict
@@ -20,9 +21,12 @@ from typing import Callable
 from ortools.sat.python import cp_model
 
 from ivr import log
+from seats import cover
+from seats.greedy import _hint_cycle, greedy_hint
 from seats.roster import Duty, Roster
 from seats.shifts import transition_ok
 
+# (center, elapsed s, limit s, people missing summed over intervals, people missing in the worst interval)
 ProgressFn = Callable[[str, float, float, float | None, float | None], None]
 
 
@@ -37,7 +41,13 @@ class SolveStats:
     first_solution_s: float | None = None
     within_gap_s: float | None = None
     solutions: int = 0
-    short_agent_intervals: int = 0
+    short_agent_intervals: int = 0   # people missing summed over intervals (= objective)
+    empty_intervals: int = 0         # intervals with nobody where a shift could put someone
+    worst_short: int = 0             # people missing in the worst interval a shift reaches
+    skill_short_intervals: int = 0   # intervals a wanted skill has nobody, summed over skills
+    penalty: float | None = None     # the weighted objective (seats.cover) and its bound
+    penalty_bound: float | None = None
+    fallback: str = ""               # set when the roster is not the solver's
     variables: int = 0
     history: list = field(default_factory=list)
 
@@ -46,16 +56,19 @@ class SolveStats:
 
 
 class _Watcher(cp_model.CpSolverSolutionCallback):
-    def __init__(self, stats: SolveStats, gap: float, t0: float):
+    """Follows the solve; ``best`` is people missing (what supervisors read), not the weighted penalty."""
+
+    def __init__(self, stats: SolveStats, gap: float, t0: float, terms: "cover.Terms"):
         super().__init__()
-        self.stats, self.gap, self.t0 = stats, gap, t0
+        self.stats, self.gap, self.t0, self.terms = stats, gap, t0, terms
         self.best: float | None = None
-        self.bound: float | None = None
+        self.worst: int | None = None
 
     def on_solution_callback(self) -> None:
         now = time.perf_counter() - self.t0
         obj, bound = self.ObjectiveValue(), self.BestObjectiveBound()
-        self.best, self.bound = obj, bound
+        self.best = cover.value(self.Value, self.terms.short)
+        self.worst = self.Value(self.terms.worst)
         s = self.stats
         s.solutions += 1
         s.history.append((round(now, 3), obj, bound))
@@ -63,162 +76,6 @@ class _Watcher(cp_model.CpSolverSolutionCallback):
             s.first_solution_s = now
         if s.within_gap_s is None and obj - bound <= self.gap * max(1.0, abs(obj)):
             s.within_gap_s = now
-
-
-def _hint_cycle(roster: Roster, codes: tuple[str, ...]) -> str:
-    """A legal-looking rotation used only as a starting point for the solver."""
-    shifts = [roster.shifts[c] for c in codes]
-    day = sorted((s for s in shifts if not s.night), key=lambda s: s.start_min)
-    night = [s for s in shifts if s.night]
-    if len(day) >= 2 and night:
-        a, b, n = day[0].code, day[1].code, night[0].code
-        return f"{a}{a}{b}{b}-{n}{n}--"
-    return (codes[0] * 5) + "--"
-
-
-def greedy_hint(roster: Roster, people: list, need: list[int]) -> dict[tuple[str, int], str]:
-    """A quick lawful roster, used as the solver's starting point.
-
-    Shift slots (day, shift) are filled one person at a time, always the slot
-    where one more person removes the most short intervals; the person is the
-    one with the fewest hours (for nights, the fewest nights) whom the rules
-    allow there.  Not optimal, but it starts CP-SAT near the answer.
-    """
-    rules = roster.rules
-    step = roster.interval_min
-    free = [p for p in people if not roster.patterns[p.pattern].cycle]
-    if not free:
-        return {}
-    weekly_cap_min = 60 * (rules.hours_week if rules.system == "standard" else rules.max_hours_any_week)
-    total_cap_min = 60 * rules.hours_week * roster.days / 7
-    max_week_shifts = 7 - rules.min_rest_days_week
-    slots: dict[tuple[int, str], list[int]] = {}
-    for code in {c for p in free for c in roster.patterns[p.pattern].shifts}:
-        sh = roster.shifts[code]
-        for d in range(roster.days):
-            start = d * 1440 + sh.start_min
-            first = (start + step // 2) // step
-            last = min(roster.intervals, (start + sh.minutes + step // 2) // step)
-            if first < last:
-                slots[(d, code)] = need[first:last]
-    count = {key: 0 for key in slots}
-    gain = lambda key: sum(1 for n in slots[key] if n > count[key])  # noqa: E731
-    heap = [(-gain(k), k) for k in slots]
-    heapq.heapify(heap)
-    duty: dict[str, dict[int, str]] = {p.id: {} for p in free}
-    minutes = {p.id: 0 for p in free}
-    nights = {p.id: 0 for p in free}
-    weekends = {p.id: 0 for p in free}
-    week_use: dict[tuple[str, int], list] = defaultdict(lambda: [0, 0])
-
-    def take(pid: str, d: int, code: str, sign: int) -> None:
-        sh = roster.shifts[code]
-        if sign > 0:
-            duty[pid][d] = code
-        else:
-            del duty[pid][d]
-        minutes[pid] += sign * sh.minutes
-        nights[pid] += sign * sh.night
-        weekends[pid] += sign * (roster.date(d).weekday() >= 5)
-        wk = week_use[(pid, d // 7)]
-        wk[0] += sign
-        wk[1] += sign * sh.minutes
-
-    def allowed(pid: str, d: int, code: str) -> bool:
-        mine = duty[pid]
-        if d in mine or (pid, d) in roster.leave:
-            return False
-        sh = roster.shifts[code]
-        wk = week_use[(pid, d // 7)]
-        if wk[0] >= max_week_shifts and (d // 7 + 1) * 7 <= roster.days:
-            return False
-        if wk[1] + sh.minutes > weekly_cap_min or minutes[pid] + sh.minutes > total_cap_min:
-            return False
-        for gap in (1, 2):
-            before, after = mine.get(d - gap), mine.get(d + gap)
-            if before and transition_ok(roster.shifts[before], sh, gap, rules):
-                return False
-            if after and transition_ok(sh, roster.shifts[after], gap, rules):
-                return False
-        if sh.night:
-            run, k = 1, d - 1
-            while roster.shifts.get(mine.get(k, "")) and roster.shifts[mine[k]].night:
-                run, k = run + 1, k - 1
-            k = d + 1
-            while roster.shifts.get(mine.get(k, "")) and roster.shifts[mine[k]].night:
-                run, k = run + 1, k + 1
-            if run > rules.max_consecutive_nights:
-                return False
-        return True
-
-    while heap:
-        neg, key = heapq.heappop(heap)
-        g = gain(key)
-        if g == 0:
-            continue
-        if -neg != g:  # stale entry
-            heapq.heappush(heap, (-g, key))
-            continue
-        d, code = key
-        night = roster.shifts[code].night
-        weekend = roster.date(d).weekday() >= 5
-        # keep nights and weekends even first, then hours; the first one allowed wins
-        def rank(p, night=night, weekend=weekend):
-            return (nights[p.id] if night else 0, weekends[p.id] if weekend else 0, minutes[p.id],
-                    0 if night else -nights[p.id])
-
-        best = next((p.id for p in sorted(free, key=rank)
-                     if code in roster.patterns[p.pattern].shifts and allowed(p.id, d, code)), None)
-        if best is None:
-            continue  # nobody can take this slot: it stays short
-        take(best, d, code, +1)
-        count[key] += 1
-        heapq.heappush(heap, (-gain(key), key))
-
-    # even out nights and weekends by handing a shift from the most loaded to the least
-    spread = 2 * rules.fairness_slack
-    tests = {
-        "nights": (nights, lambda d, c: roster.shifts[c].night),
-        "weekends": (weekends, lambda d, c: roster.date(d).weekday() >= 5),
-    }
-    for _what, (tally, test) in tests.items():
-        for _round in range(4 * len(free)):
-            order = sorted(free, key=lambda p: tally[p.id])
-            if tally[order[-1].id] - tally[order[0].id] <= spread:
-                break
-            moved = False
-            for hi in reversed(order):
-                if tally[hi.id] - tally[order[0].id] <= spread:
-                    break
-                for lo in order:
-                    if tally[hi.id] - tally[lo.id] <= 1:
-                        break
-                    for d, code in sorted(duty[hi.id].items()):
-                        if not test(d, code) or code not in roster.patterns[lo.pattern].shifts:
-                            continue
-                        # hand the shift over, taking lo's shift of that day in exchange
-                        other = duty[lo.id].get(d)
-                        if other is not None and (test(d, other) or other not in roster.patterns[hi.pattern].shifts):
-                            continue
-                        take(hi.id, d, code, -1)
-                        if other is not None:
-                            take(lo.id, d, other, -1)
-                        if allowed(lo.id, d, code) and (other is None or allowed(hi.id, d, other)):
-                            take(lo.id, d, code, +1)
-                            if other is not None:
-                                take(hi.id, d, other, +1)
-                            moved = True
-                            break
-                        if other is not None:
-                            take(lo.id, d, other, +1)
-                        take(hi.id, d, code, +1)
-                    if moved:
-                        break
-                if moved:
-                    break
-            if not moved:
-                break
-    return {(pid, d): code for pid, days in duty.items() for d, code in days.items()}
 
 
 def solve_center(
@@ -342,16 +199,7 @@ def solve_center(
             if greedy:
                 extra_hints += [(lo, min(tallies)), (hi, max(tallies))]
 
-    # coverage, aggregated per stretch of identical on-duty shifts
-    step = roster.interval_min
-    covering: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for (d, s) in per_slot:
-        sh = roster.shifts[s]
-        start = d * 1440 + sh.start_min
-        first = (start + step // 2) // step
-        last = min(roster.intervals, (start + sh.minutes + step // 2) // step)
-        for i in range(first, last):
-            covering[i].append((d, s))
+    # coverage: heads per stretch of identical on-duty shifts, then each wanted skill (seats.cover)
     on_duty = {key: m.NewIntVar(0, len(vs), f"n_{key[0]}_{key[1]}") for key, vs in per_slot.items()}
     for key, vs in per_slot.items():
         m.Add(on_duty[key] == sum(vs))
@@ -360,21 +208,19 @@ def solve_center(
         hinted[(d, s)] += 1
     if greedy:
         extra_hints += [(on_duty[key], hinted[key]) for key in per_slot]
-    segments: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for i in range(roster.intervals):
-        segments[tuple(sorted(covering.get(i, [])))][need[i]] += 1
-    penalty = []
-    for keys, reqs in segments.items():
-        cov = sum(on_duty[k] for k in keys) if keys else 0
-        for r, mult in reqs.items():
-            if r <= 0:
-                continue
-            u = m.NewIntVar(0, r, "short")
-            m.Add(u >= r - cov)
-            penalty.append(mult * u)
-            if greedy:
-                extra_hints.append((u, max(0, r - sum(hinted[k] for k in keys))))
-    m.Minimize(sum(penalty) if penalty else 0)
+    terms = cover.Terms()
+    cover.add_heads(m, roster, on_duty, need, hinted, terms)
+    for skill, skill_need in sorted(roster.skill_requirement.get(center, {}).items()):
+        holders = {p.id for p in people if skill in p.skills}
+        slots = {key: sum(x[(pid, key[0], key[1])] for pid in holders if (pid, key[0], key[1]) in x)
+                 for key in per_slot}
+        held = defaultdict(int)
+        for (pid, d), s in greedy.items():
+            held[(d, s)] += pid in holders
+        cover.add_skill(m, roster, {k: v for k, v in slots.items() if holders}, skill_need, held, terms)
+    m.Minimize(terms.objective())
+    if greedy:
+        extra_hints += terms.hints
     for v, h in hints + extra_hints:
         m.AddHint(v, h)
     stats.variables = len(m.Proto().variables)
@@ -387,7 +233,7 @@ def solve_center(
     for name, value in (parameters or {}).items():
         setattr(solver.parameters, name, value)
     t0 = time.perf_counter()
-    watcher = _Watcher(stats, gap_ratio, t0)
+    watcher = _Watcher(stats, gap_ratio, t0, terms)
     result: dict = {}
 
     def run() -> None:
@@ -398,22 +244,49 @@ def solve_center(
     while thread.is_alive():
         thread.join(0.2)
         if progress:
-            progress(center, time.perf_counter() - t0, time_limit_s, watcher.best, watcher.bound)
+            progress(center, time.perf_counter() - t0, time_limit_s, watcher.best, watcher.worst)
     stats.wall_s = time.perf_counter() - t0
     status = result.get("status")
     stats.status = solver.StatusName(status)
     log.get(__name__).info("roster_solved", center=center, status=stats.status, wall_s=round(stats.wall_s, 2))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if greedy and all(not roster.patterns[p.pattern].cycle for p in people):
+            _use_greedy(roster, center, people, greedy, stats)
         return stats
-    stats.objective = solver.ObjectiveValue()
-    stats.bound = solver.BestObjectiveBound()
-    if stats.within_gap_s is None and stats.objective - stats.bound <= gap_ratio * max(1.0, abs(stats.objective)):
+    stats.penalty, stats.penalty_bound = solver.ObjectiveValue(), solver.BestObjectiveBound()
+    if stats.within_gap_s is None and stats.penalty - stats.penalty_bound <= gap_ratio * max(1.0, abs(stats.penalty)):
         stats.within_gap_s = stats.wall_s
-    stats.short_agent_intervals = int(round(stats.objective))
+    stats.skill_short_intervals = cover.value(solver.Value, terms.skill_short)
     member_ids = {p.id for p in people}
     for key in [k for k in roster.duties if k[0] in member_ids]:
         del roster.duties[key]
     for (pid, d, s), v in x.items():
         if solver.Value(v):
             roster.duties[(pid, d)] = Duty(s)
+    _measure(roster, center, stats)
+    stats.bound = stats.objective if status == cp_model.OPTIMAL else None
     return stats
+
+
+def _measure(roster: Roster, center: str, stats: SolveStats) -> None:
+    """Shortfall figures read from the saved duties, as the checker and the coverage table read them
+    (the model's own terms can differ from them in a solution that is not optimal)."""
+    short = roster.shortfalls(center)
+    stats.objective = stats.short_agent_intervals = sum(n - h for _, n, h in short)
+    stats.empty_intervals = sum(1 for _, _n, h in short if h == 0)
+    stats.worst_short = max((n - h for _, n, h in short), default=0)
+
+
+def _use_greedy(roster: Roster, center: str, people: list, greedy: dict, stats: SolveStats) -> None:
+    """No solution within the time limit: the lawful starting roster beats an empty one.
+
+    A large center given a second or two can end there; the checker still
+    reads the result like any other roster.
+    """
+    member_ids = {p.id for p in people}
+    for key in [k for k in roster.duties if k[0] in member_ids]:
+        del roster.duties[key]
+    for (pid, d), s in greedy.items():
+        roster.duties[(pid, d)] = Duty(s)
+    stats.fallback = "greedy start (the solver found nothing in its time)"
+    _measure(roster, center, stats)

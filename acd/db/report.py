@@ -301,7 +301,14 @@ def gbt_row(center: str, day: str, s: dict, cfg) -> dict:
              ([] if rate is None or rate >= cfg.records.connection_target else ["接通率"])
     return {"center": center, "day": day, "offered": s.get("offered", 0), "answered": answered,
             "within_15s": s.get("within_15s", 0), "share_15s": share, "connection_rate": rate,
-            "flagged": bool(misses), "misses": misses}
+            "flagged": bool(misses), "misses": misses, "holiday": _holiday(day)}
+
+
+def _holiday(day: str) -> bool:
+    """A public holiday's calls are not a working day's: the same calendar the flows branch on says which."""
+    from hotline import calendar
+
+    return calendar.is_holiday(dt.date.fromisoformat(day))
 
 
 async def build(engine: AsyncEngine, cfg, lo: float, hi: float, *, by: str = "day",

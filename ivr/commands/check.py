@@ -41,8 +41,15 @@ def run(args) -> int:
     for problem in result.problems:
         print(problem)
     if args.budgets:
+        from ivr.flows.budget import MAIN_PATH_S, main_path
+
         for name, (seconds, path) in sorted(result.budgets.items()):
             print(f"budget: flow {name}: worst case {seconds:.1f} s to a queue via {' > '.join(path)}")
+            if result.flowset is not None and name in result.flowset.flows:
+                main_s, main_steps = main_path(result.flowset, result.flowset.flows[name])
+                if main_s >= 0:
+                    print(f"main path: flow {name}: no key {main_s:.1f} s to a queue (budget {MAIN_PATH_S:g} s) "
+                          f"via {' > '.join(main_steps)}")
     n_err = len(result.errors)
     n_warn = len(result.problems) - n_err
     print(f"ivr check: {n_err} error(s), {n_warn} warning(s)", file=sys.stderr)

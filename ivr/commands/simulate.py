@@ -121,6 +121,7 @@ def run(args) -> int:
         route = flowset.route(args.did, args.caller)
         print(f"▶ {flow_name or route.flow} for center {route.center}: dialled {args.did}, caller {args.caller}, "
               f"at {at:%Y-%m-%d %H:%M} (version {flowset.version})")
+        print(f"  located by {route.located_by or '-'}" + (f": {route.place}" if route.place else ""))
     walk = sim.simulate(flowset, dialled=args.did, caller=args.caller, at=at, presses=presses, out=out,
                         read=sim.interactive_reader() if interactive else None,
                         agent_talks=not args.no_agent, transfer_status=args.transfer_status, flow=flow_name)

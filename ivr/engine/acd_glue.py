@@ -5,7 +5,8 @@ by this node or another) cuts the music short with a Redirect, the agent's
 phone is dialled, and the ACD hears of the answer the moment it happens, of the
 end of the conversation (wrap-up starts), or of a ring timeout (the caller goes
 back to the head of the line).  A caller who hangs up while waiting or ringing
-becomes a callback task.  Periodic announcements tell the caller their place.
+becomes a callback task.  Periodic announcements tell the caller their place and
+expected wait, and a callback that keeps the place is offered (ivr/engine/waiting.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from acd.model import CallRequest, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
 from ivr import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
+from ivr.engine import waiting
 from ivr.engine.hold import hold_until
 from ivr.engine.records import CallRecord
 from ivr.flows.model import placeholder_sound
@@ -39,11 +41,15 @@ class AcdServices:
                  transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
                  transfer_context: str | None = "hotline-out",
                  announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
-                 announce_sound: Callable[[str], str] | None = None):
+                 announce_sound: Callable[[str], str] | None = None,
+                 sound: Callable[[str, str], str] | None = None):
         self.acd = acd
-        #: The sound file of the wait announcement for a language (see ANNOUNCE_PROMPT_ID).
-        self.announce_sound = announce_sound or (
-            lambda lang: placeholder_sound(ANNOUNCE_PROMPT_ID, lang if lang in ("zh", "ko") else "zh"))
+        #: (prompt id, language) -> sound file of the engine's own prompts (config/prompts.yaml:
+        #: queue_wait, the place-in-line words and numbers, the callback offer).
+        self.sound = sound or (lambda pid, lang: placeholder_sound(pid, lang if lang in ("zh", "ko") else "zh"))
+        if announce_sound is not None:     # the generic announcement from elsewhere (older callers)
+            shared = self.sound
+            self.sound = lambda pid, lang: announce_sound(lang) if pid == ANNOUNCE_PROMPT_ID else shared(pid, lang)
         self.records = records
         self.transfer_template = transfer_template
         #: Outside lines: transfers dial Local/<number>@<this context> (built from checked parts).
@@ -86,15 +92,22 @@ class AcdServices:
             return QueueResult(talked=False, reason=f"the ACD could not queue the call: {exc}")
         log.info("acd.enqueued", position=placed.position, expected_wait_s=round(placed.expected_wait_s, 1)
                  if placed.expected_wait_s != float("inf") else None, skills=list(skills))
-        announce = self.announce_every_s or self._announce_every(queue)
         lang = context.get("language") or request.language
+        plan = waiting.plan_for(self.acd, call, queue, announce_every_s=self.announce_every_s, speed=self.speed)
+        plan.started = queued_at
+        if placed.full or placed.offer_callback:
+            plan.offer_now()
+        first = placed.full or placed.offer_callback or 0 < placed.expected_wait_s
         for _ in range(self.max_offers):
             try:
-                offer = await self._wait_offer(call, announce, lang, log)
+                offer = await self._wait_offer(call, plan, lang, log, first=first)
             except CallerHungUp:
                 await self.acd.abandoned(call.call_id)
                 log.info("acd.abandoned", waited_s=round(time.time() - queued_at, 2))
                 raise
+            except waiting.CallbackAccepted:
+                return await self._called_back(call, lang, record, queued_at)
+            first = False
             answered_at: list[float] = []
 
             async def report_answer(offer=offer) -> bool:
@@ -180,20 +193,41 @@ class AcdServices:
             if not placing.done():
                 placing.cancel()
 
-    async def _wait_offer(self, call: CallControl, announce_every_s: float, lang: str, log):
-        """Hold music in chunks of ``announce_every_s``; between chunks, the caller's place."""
+    async def _wait_offer(self, call: CallControl, plan: waiting.WaitPlan, lang: str, log, *, first: bool = False):
+        """Hold music until the next announcement is due; between chunks, the caller's place and
+        expected wait and, when due, a callback offer (which may end the wait: CallbackAccepted)."""
+        sound = lambda pid: self.sound(pid, lang)   # noqa: E731
 
         async def announce():
             place, wait_s = await self.acd.position(call.call_id)
             log.info("acd.announce", place=place, expected_wait_s=None if wait_s == float("inf") else round(wait_s))
-            await call.play([self.announce_sound(lang)])
+            await call.play([sound(pid) for pid in waiting.announcement(place, wait_s, lang)])
+            if plan.offer_due() and place > 0:
+                plan.offered()
+                await waiting.offer_callback(call, self.acd, sound, log)
 
         async def offered():
             offer = await self.acd.wait_offer(call.call_id)
             self._offered_at[call.call_id] = time.time()
             return offer
 
-        return await hold_until(call, offered(), chunk_s=announce_every_s, between=announce)
+        return await hold_until(call, offered(), chunk_s=plan.chunk_s, between=announce, between_first=first)
+
+    async def _called_back(self, call: CallControl, lang: str, record: CallRecord | None, queued_at: float) -> QueueResult:
+        """The ACD keeps the caller's place as a callback task: confirm, and let the flow end the call.
+
+        Never ``abandoned`` from here on: the task is the caller's place, and a hang-up during
+        the confirmation changes nothing about it.
+        """
+        if record is not None:
+            record.reason = "callback requested while waiting: place kept"
+        try:
+            await call.play([self.sound(waiting.KEPT, lang)])
+        except CallerHungUp:
+            pass
+        call.phase = "ivr"
+        return QueueResult(talked=False, reason="callback requested", waited_s=time.time() - queued_at,
+                           callback=True)
 
     def _queue_wrapup_s(self, queue: str) -> float:
         """The queue's wrap-up as configured (the agent's wrap-up after each call: the record's)."""
@@ -205,12 +239,6 @@ class AcdServices:
     def _wrapup_s(self, queue: str) -> float:
         """Wrap-up in wall-clock seconds (the ACD's clock may run faster than real time)."""
         return self._queue_wrapup_s(queue) / self.speed
-
-    def _announce_every(self, queue: str) -> float:
-        try:
-            return float(self.acd.config.queue(queue).announce_every_s)
-        except Exception:
-            return 30.0
 
     async def transfer(self, call: CallControl, target: str, mode: str) -> DialResult:
         record = self.records(call.call_id)

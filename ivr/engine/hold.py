@@ -9,7 +9,7 @@ without waiting for the music or the announcement to run out.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar, Union
 
 from ivr.agi.interface import CallControl, CallInterrupted
 
@@ -17,19 +17,25 @@ T = TypeVar("T")
 
 
 async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str = "default",
-                     chunk_s: float = 60.0, between: Callable[[], Awaitable[object]] | None = None) -> T:
+                     chunk_s: Union[float, Callable[[], float]] = 60.0,
+                     between: Callable[[], Awaitable[object]] | None = None, between_first: bool = False) -> T:
     """Hold music until ``ready`` completes; return its result.
 
     ``between``, if given, is played after each chunk of music (e.g. the caller's
-    place in the queue), and is cut short the same way.  If the caller hangs up
-    first, ``ready`` is cancelled and CallerHungUp propagates.
+    place in the queue), and is cut short the same way; with ``between_first`` it
+    also comes before the first chunk (a caller who must wait long hears so at once).
+    ``chunk_s`` may be a callable, asked before each chunk (the next announcement may
+    be due sooner than a whole period).  An exception ``between`` raises other than
+    CallInterrupted ends the hold.  If the caller hangs up first, ``ready`` is
+    cancelled and CallerHungUp propagates.
     """
     ready_fut = asyncio.ensure_future(ready)
     hold: asyncio.Future | None = None
-    steps = [lambda: call.music_on_hold(chunk_s, moh_class=moh_class)]
+    length = chunk_s if callable(chunk_s) else (lambda: chunk_s)
+    steps = [lambda: call.music_on_hold(length(), moh_class=moh_class)]
     if between is not None:
         steps.append(between)
-    turn = 0
+    turn = 1 if between is not None and between_first else 0
     try:
         while not ready_fut.done():
             hold = asyncio.ensure_future(steps[turn % len(steps)]())

@@ -36,6 +36,8 @@ class CallRecord:
     agent: str = ""
     queue: str = ""
     center: str = ""
+    located_by: str = ""                   # how the center was chosen (ivr.flows.locate): dialled_area_code,
+    place: str = ""                        # area_code, mobile_segment, default...; place: what it went by
     flow: str = ""                         # the flow that served the call, and its version
     flow_version: str = ""
     keys: list[str] = field(default_factory=list)

@@ -16,9 +16,10 @@ from typing import Callable
 
 from ivr.flows import model as m
 from ivr.flows.audio_len import load_table
-from ivr.flows.budget import worst_to_queue
+from ivr.flows.budget import main_path_warning, worst_to_queue
 from ivr.flows.config import CONFIG_FILES, ParsedConfig, load_config
 from ivr.flows.loops import endless_loops, reached, sccs, sub_flows
+from ivr.flows.plan_checks import misrouted_center_numbers, unrouted_hotlines, unstaffable_steps
 from hotline.problems import WARNING, Problem, errors, sort_key
 from ivr.flows.schema import ParsedFlow, Ref, parse_flow
 from ivr.flows.sounds import missing_sounds
@@ -28,7 +29,7 @@ from hotline.yamlpos import Doc, Stopped, Unreadable, load_file, read_limited
 @dataclass
 class CheckResult:
     problems: list[Problem] = field(default_factory=list)
-    flowset: m.FlowSet | None = None     # set when there are no errors
+    flowset: m.FlowSet | None = None     # set when no error stops serving (see Problem.blocks_serving)
     budgets: dict[str, tuple[float, list[str]]] = field(default_factory=dict)  # flow -> worst s, path
     unloaded: set[str] = field(default_factory=set)     # files refused as a whole (syntax, limits): root causes
     hidden: int = 0                     # problems of context files the checked flows do not need
@@ -150,7 +151,7 @@ def load_and_check(flow_paths: list[pathlib.Path], config_dir: pathlib.Path | No
         budgets = {n: b for n, b in budgets.items() if library.flows[n].file not in quiet}
     result = CheckResult(problems=sorted(problems, key=sort_key), budgets=budgets, unloaded=unloaded, hidden=hidden,
                          context_folders=sorted({str(f.parent) for f in context}))
-    if not errors(problems):
+    if not any(p.blocks_serving for p in errors(problems)):
         result.flowset = library
     return result
 
@@ -215,7 +216,8 @@ class _Checker:
         steps = [lambda: [self.refs(pf) for pf in self.all_parsed], self.prompt_clashes, self.config_refs,
                  self.engine_prompts, lambda: [self.reachability(pf) for pf in self.parsed],
                  lambda: [self.loops(pf) for pf in self.parsed], self.sub_flow_cycles,
-                 self.entry_flows_checks, self.languages, self.budget]
+                 self.entry_flows_checks, self.languages, self.budget,
+                 lambda: self.problems.extend(unstaffable_steps(self.cfg, self.parsed))]
         for step in steps:
             if stop is not None and stop():
                 raise Stopped()
@@ -295,10 +297,9 @@ class _Checker:
         numbers = self.pc.docs.get("numbers.yaml")
         subs = self.pc.docs.get("subcenters.yaml")
         if numbers is not None and subs is not None:
-            routed = {r.number for r in self.cfg.routes}
-            for i, h in enumerate(self.cfg.hotlines.values()):
-                if h.mode == "whole" and h.number not in routed:
-                    self.warn(subs, ("hotlines", i, "number"), f"hotline {h.number} merges whole but config/numbers.yaml routes no calls from it: its callers hear no transition notice")
+            self.problems.extend(unrouted_hotlines(self.cfg, subs))
+        if numbers is not None and self.pc.docs.get("centers.yaml") is not None:
+            self.problems.extend(misrouted_center_numbers(self.cfg, self.pc.docs["centers.yaml"]))
         if numbers is not None and self.cfg.queues_from != "the center ids":
             for cid in self.cfg.centers:
                 if cid not in self.cfg.queues:
@@ -423,3 +424,6 @@ class _Checker:
                 self.warn(pf.doc, ("budget_s",) if "budget_s" in (pf.doc.data or {}) else ("entry",),
                           f"flow '{name}': worst case {worst:.1f} s from answer to a queue is over the budget of "
                           f"{flow.budget_s:g} s, via {' > '.join(worst_path)}{estimated}")
+            long_main = main_path_warning(self.lib, flow)      # no key pressed: ivr/flows/budget.py
+            if long_main:
+                self.warn(pf.doc, ("entry",), long_main)

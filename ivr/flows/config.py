@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hotline import calendar
 from hotline.yamlconf import document
 from ivr.flows import model as m
+from ivr.flows.plan_checks import agents_from_acd
 from hotline.problems import WARNING, Problem
 from ivr.flows.schema import Reader, Ref, parse_prompts
 from hotline.yamlpos import Doc
@@ -24,7 +26,7 @@ CONFIG_FILES = ("centers.yaml", "numbers.yaml", "subcenters.yaml", "prompts.yaml
 CENTER_KEYS = {"id", "name", "name_en", "level", "population", "area_code", "area_code_verified",
                "languages", "numbers", "note"}
 ROUTE_KEYS = {"number", "flow", "center", "vars", "note"}
-HOTLINE_KEYS = {"number", "name", "mode", "seats_kept", "transfer_to", "notice", "topic", "note"}
+HOTLINE_KEYS = {"number", "name", "mode", "seats_kept", "transfer_to", "notice", "notice_until", "topic", "note"}
 
 
 @dataclass
@@ -33,6 +35,7 @@ class ParsedConfig:
     docs: dict[str, Doc] = field(default_factory=dict)      # file name -> doc
     refs: list[tuple[Doc, Ref]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    agents: tuple[m.AgentSkills, ...] | None = None          # from acd.yaml, when it could be read
 
 
 def _list_of_mappings(r: Reader, doc: Doc, key: str):
@@ -82,7 +85,7 @@ def _centers(pc: ParsedConfig, doc: Doc) -> dict[str, m.Center]:
 def _numbers(pc: ParsedConfig, doc: Doc) -> dict:
     r = Reader(doc, pc.problems)
     data = doc.data
-    allowed = {"default_center", "default_flow", "area_codes", "center_flows", "numbers"}
+    allowed = {"default_center", "default_flow", "area_codes", "center_flows", "mobile_places", "numbers"}
     if r.mapping((), data, allowed, required=("numbers",), what=pathlib.Path(doc.file).name) is None:
         return {}
     out: dict = {}
@@ -90,7 +93,7 @@ def _numbers(pc: ParsedConfig, doc: Doc) -> dict:
         if key in data:
             out[key] = r.text((key,), data[key])
             pc.refs.append((doc, Ref("center" if key == "default_center" else "flow", out[key], (key,))))
-    for key, kind in (("area_codes", "center"), ("center_flows", "flow")):
+    for key, kind in (("area_codes", "center"), ("center_flows", "flow"), ("mobile_places", "center")):
         raw = data.get(key) or {}
         table = {}
         if r.mapping((key,), raw, set(raw) if isinstance(raw, dict) else set(), what=f"'{key}'") is not None:
@@ -172,48 +175,47 @@ def _hotlines(pc: ParsedConfig, doc: Doc) -> dict[str, m.Hotline]:
         if transfer_to is not None and not re.fullmatch(r"[0-9]{3,20}", transfer_to):
             r.error(p + ("transfer_to",), f"'{transfer_to}' is not a number to dial (digits only)")
         topic = r.text(p + ("topic",), spec["topic"]) if spec.get("topic") is not None else ""
+        until = _notice_until(r, p, spec, notice)
         out[number] = m.Hotline(number=number, name=name, mode=mode, seats_kept=bool(seats),
-                                transfer_to=transfer_to, notice=notice, topic=topic or "")
+                                transfer_to=transfer_to, notice=notice, topic=topic or "", notice_until=until)
     return out
 
 
-def _calendar(pc: ParsedConfig, doc: Doc) -> tuple[frozenset, frozenset]:
+def _notice_until(r: Reader, p: tuple, spec: dict, notice: str | None) -> dt.date | None:
+    """The transition's last day: a date (2027-06-30), and only where there is a notice to end."""
+    if spec.get("notice_until") is None:
+        return None
+    value = spec["notice_until"]
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        r.error(p + ("notice_until",), f"'notice_until' must be a date such as 2027-06-30, got {value!r}")
+        return None
+    if notice is None:
+        r.error(p + ("notice_until",), "'notice_until' ends a transition notice, but this hotline has no 'notice'")
+    return value
+
+
+def _calendar(pc: ParsedConfig, doc: Doc, today: dt.date | None = None) -> tuple[frozenset, frozenset]:
+    """calendar.yaml laid over the holiday library (hotline.calendar), and how soon the calendar runs out.
+
+    The check runs at start and at each reload, so a hotline running towards the
+    end of the known years is told here; ``today`` is for tests.
+    """
     r = Reader(doc, pc.problems)
-    if r.mapping((), doc.data, {"holidays", "workdays"}, what=pathlib.Path(doc.file).name) is None:
-        return frozenset(), frozenset()
-    sets = []
-    for key in ("holidays", "workdays"):
-        days: set[dt.date] = set()
-        items = doc.data.get(key) or []
-        if not isinstance(items, list):
-            r.error((key,), f"'{key}' must be a list of dates (2026-10-01) or ranges (2026-10-01..2026-10-08)")
-            items = []
-        for i, item in enumerate(items):
-            p = (key, i)
-            try:
-                days.update(_dates(item))
-            except ValueError:
-                r.error(p, f"'{doc.raw.get(p, item)}' is not a date (2026-10-01) or a range (2026-10-01..2026-10-08)")
-        sets.append(frozenset(days))
-    both = sets[0] & sets[1]
-    if both:
-        r.error(("workdays",), f"{min(both)} is both a holiday and a workday")
-    return sets[0], sets[1]
-
-
-def _dates(item) -> list[dt.date]:
-    if isinstance(item, dt.datetime):
-        raise ValueError
-    if isinstance(item, dt.date):
-        return [item]
-    if not isinstance(item, str):
-        raise ValueError
-    a, sep, b = item.partition("..")
-    start = dt.date.fromisoformat(a.strip())
-    end = dt.date.fromisoformat(b.strip()) if sep else start
-    if end < start or (end - start).days > 60:
-        raise ValueError
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    local, mistakes = calendar.parse(doc.data)
+    for path, message in mistakes:
+        r.error(path, message)
+    cal = calendar.merge(local)
+    found = calendar.expiry(cal.last_day, today or calendar.today())
+    if found:
+        severity, message = found
+        mark = doc.at(("years",) if "years" in (doc.data or {}) else ())
+        pc.problems.append(Problem(doc.file, mark.line, mark.col, message, severity, blocks_serving=False))
+    return cal.holidays, cal.workdays
 
 
 def _acd_queues(path: pathlib.Path, pc: ParsedConfig, stop=None) -> tuple[frozenset, frozenset]:
@@ -223,6 +225,8 @@ def _acd_queues(path: pathlib.Path, pc: ParsedConfig, stop=None) -> tuple[frozen
     if doc.problems or not isinstance(doc.data, dict):
         pc.problems.append(Problem(str(path), 1, 1, "cannot read queue names from this file; queues checked against center ids", WARNING))
         return frozenset(), frozenset()
+    pc.docs["acd.yaml"] = doc
+    pc.agents = agents_from_acd(doc.data)
     for q in doc.data.get("queues") or []:
         qid = q.get("id", q.get("name")) if isinstance(q, dict) else None   # id, else name
         if qid is not None:
@@ -239,7 +243,8 @@ def _acd_queues(path: pathlib.Path, pc: ParsedConfig, stop=None) -> tuple[frozen
 
 
 def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | None = None, *,
-                stop: Callable[[], bool] | None = None) -> ParsedConfig:
+                stop: Callable[[], bool] | None = None, today: dt.date | None = None) -> ParsedConfig:
+    """``today`` fixes the day the calendar's end is measured from (tests); else :func:`hotline.calendar.today`."""
     pc = ParsedConfig(config=m.Config())
     if folder is None:
         return pc
@@ -267,7 +272,10 @@ def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | 
             if r.mapping((), doc.data, {"prompts"}, required=("prompts",), what="prompts.yaml") is not None and doc.data.get("prompts") is not None:
                 kw["prompts"] = parse_prompts(r, ("prompts",), doc.data["prompts"], doc.file)
         elif name == "calendar.yaml":
-            kw["holidays"], kw["workdays"] = _calendar(pc, doc)
+            kw["holidays"], kw["workdays"] = _calendar(pc, doc, today)
+    if "calendar.yaml" not in pc.docs:          # no local file: the library's years alone
+        cal = calendar.merge()
+        kw["holidays"], kw["workdays"] = cal.holidays, cal.workdays
     acd = folder / "acd.yaml"
     queues, skills = frozenset(), frozenset()
     if acd.exists():
@@ -278,6 +286,8 @@ def load_config(folder: pathlib.Path | None, prompt_seconds: dict[str, float] | 
         kw["queues"], kw["queues_from"] = frozenset(kw.get("centers", {})), "the center ids"
     if skills:
         kw["skills"] = m.Config().skills | skills
+    if pc.agents is not None:
+        kw["agents"] = pc.agents
     routes = kw.pop("routes", ())
     pc.config = m.Config(routes=routes, prompt_seconds=dict(prompt_seconds or {}),
                          **{k: v for k, v in kw.items() if v is not None})

@@ -269,6 +269,16 @@ class Hotline:
     transfer_to: str | None = None   # where 12345 sends its matters when it keeps seats
     notice: str | None = None        # transition notice prompt for whole merges
     topic: str = ""
+    notice_until: dt.date | None = None   # last day of the transition: later calls skip the notice
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSkills:
+    """What the checker and the simulator know of one agent of config/acd.yaml: which queues it
+    serves and which skills it has, so a queue step nobody could take is seen before a caller waits."""
+    id: str
+    queues: tuple[str, ...]
+    skills: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +305,8 @@ class Config:
     skills: frozenset[str] = frozenset({"zh", "ko", "enterprise", "expert"})
     queues_from: str = "centers"
     prompt_seconds: dict[str, float] = field(default_factory=dict)  # sound name -> seconds
+    mobile_places: dict[str, str] = field(default_factory=dict)    # geocoder place name -> center id
+    agents: tuple[AgentSkills, ...] | None = None                  # None: acd.yaml not read
 
 
 @dataclass(frozen=True)
@@ -304,6 +316,8 @@ class Route:
     center: str
     vars: dict[str, str]
     matched: bool = True    # False: nothing matched, the default center took the call
+    located_by: str = ""    # how the center was chosen: dialled_area_code, area_code, mobile_segment, default, fixed
+    place: str = ""         # what the choice went by: the area code, or the mobile segment's place
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def outcome_word(result: FlowResult) -> str:
         return "transferred" if o.get("status") in ("ANSWER", "DIALLING") else "failed"
     if kind == "abandoned":
         return "abandoned"
-    if kind == "hangup":
+    if kind in ("hangup", "callback"):    # callback: the caller took one that keeps their place
         return "completed"
     return "failed"
 
@@ -60,6 +60,7 @@ class FlowProgram:
         finally:
             record.flow, record.flow_version = plan.flow.name, str(plan.flowset.version)
             record.center = record.center or plan.route.center
+            record.located_by, record.place = plan.route.located_by, plan.route.place
         record.keys = list(result.keys)
         record.center = result.center or record.center
         record.path = [asdict(step) for step in result.path]

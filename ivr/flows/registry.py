@@ -110,8 +110,10 @@ class FlowRegistry:
             return _Attempt(stamp, reason="crash", problems=[Problem(str(self.flows_dir), 1, 1, text)])
         if not files:
             return _Attempt(stamp, reason="no flows", problems=[Problem(str(self.flows_dir), 1, 1, "no flow files found")])
-        if result.errors:
+        if any(p.blocks_serving for p in result.errors):
             return _Attempt(stamp, result, reason="errors", problems=result.causes_first)
+        for problem in result.errors:       # reported by 'ivr check', logged here, and the calls go on
+            self.log.error("flows.problem_not_blocking", problem=str(problem))
         return _Attempt(stamp, result)
 
     def _start(self, only_if_changed: bool) -> concurrent.futures.Future:

@@ -29,6 +29,7 @@ class QueueResult:
     agent: str = ""
     waited_s: float = 0.0
     reason: str = ""           # why nobody talked: "timeout", "closed", ...
+    callback: bool = False     # the caller took a callback that keeps their place: the call ends here
 
 
 class FlowServices(Protocol):
@@ -280,6 +281,10 @@ class _Run:
             res = QueueResult(talked=res)
         self.set_outcome(kind="queue", queue=queue, skills=list(node.skills), priority=node.priority,
                          talked=res.talked, agent=res.agent)
+        if res.callback:       # the ACD rings them back from their place: nothing more to ask
+            self.set_outcome(kind="callback", queue=queue, skills=list(node.skills), priority=node.priority)
+            step.detail = f"queue {queue} callback requested"
+            return None
         step.detail = f"queue {queue} {'talked' if res.talked else 'no agent'}"
         return node.after_talk if res.talked else node.no_agent
 

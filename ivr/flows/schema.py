@@ -212,7 +212,7 @@ REQUIRED = {
     "set": ("next",), "run": ("next",), "survey": ("scores",),
 }
 CONDITION_KEYS = {"caller_prefix", "caller_area", "dialled", "center", "language", "var", "time", "weekday",
-                  "holiday", "workday"}
+                  "holiday", "workday", "notice_due"}
 
 
 class _FlowParser:
@@ -480,7 +480,7 @@ class _FlowParser:
                     ok = False
                     continue
                 out[key] = days
-            elif key in ("holiday", "workday"):
+            elif key in ("holiday", "workday", "notice_due"):
                 b = r.boolean(p, value)
                 if b is None:
                     ok = False

@@ -24,6 +24,7 @@ import structlog
 from ivr.agi.interface import CallerHungUp, DialResult
 from ivr.flows import model as m
 from ivr.flows.audio_len import prompt_seconds
+from ivr.flows.plan_checks import agents_for
 from ivr.flows.runner import FlowResult, QueueResult, run_call
 from ivr.flows.steps import CHINA
 
@@ -167,15 +168,29 @@ class ScriptedCall:
 class SimServices:
     """Queue and transfer stand-ins: report what would happen, pretend an agent talks."""
 
-    def __init__(self, *, agent_talks: bool = True, transfer_status: str = "ANSWER", talk_s: float = 120.0):
+    def __init__(self, *, agent_talks: bool = True, transfer_status: str = "ANSWER", talk_s: float = 120.0,
+                 config: m.Config | None = None):
+        self.config = config
+        self.unstaffed: list[str] = []      # queue steps nobody could take, in words
         self.agent_talks = agent_talks
         self.transfer_status = transfer_status
         self.talk_s = talk_s
         self.recorded: list[FlowResult] = []
 
+    def nobody_able(self, queue: str, skills) -> bool:
+        """True when acd.yaml was read and none of its agents has all of ``skills``: the walk then
+        shows what a real caller would live through, not an agent that does not exist."""
+        cfg = self.config
+        return cfg is not None and cfg.agents is not None and not agents_for(cfg, queue, tuple(skills))
+
     async def enqueue(self, call, queue, skills, priority, context) -> QueueResult:
-        call.say(f"  → queue {queue}, skills {', '.join(skills) or '-'}, priority {priority} at {call.now_s:.1f} s"
-                 + (" — an agent talks, then hangs up" if self.agent_talks else " — nobody takes the call"))
+        where = f"  → queue {queue}, skills {', '.join(skills) or '-'}, priority {priority} at {call.now_s:.1f} s"
+        if self.nobody_able(queue, skills):
+            text = f"no agent can take this: none in acd.yaml has all of {', '.join(skills)} (queue {queue})"
+            self.unstaffed.append(text)
+            call.say(where + " — " + text)
+            return QueueResult(talked=False, agent="", reason="no agent can take this")
+        call.say(where + (" — an agent talks, then hangs up" if self.agent_talks else " — nobody takes the call"))
         if self.agent_talks:
             call.now_s += self.talk_s
         return QueueResult(talked=self.agent_talks, agent="sim-agent" if self.agent_talks else "", reason="" if self.agent_talks else "timeout")
@@ -195,6 +210,7 @@ class Walk:
     heard: list[dict]
     pressed: list[str]
     notes: list[str] = field(default_factory=list)   # the engine's warnings during the walk, in words
+    route: m.Route | None = None                     # where numbers.yaml sent the call, and why
 
     def to_json(self) -> dict:
         r = self.result
@@ -203,6 +219,9 @@ class Walk:
             "prompts": self.heard, "keys": self.pressed, "outcome": r.outcome, "survey": r.survey,
             "hung_up_by": r.hung_up_by, "to_queue_s": r.to_queue_s, "duration_s": r.duration_s,
             "variables": r.variables, "notes": self.notes,
+            "route": None if self.route is None else {
+                "flow": self.route.flow, "center": self.route.center, "matched": self.route.matched,
+                "located_by": self.route.located_by, "place": self.route.place},
             "path": [{"flow": s.flow, "node": s.node, "kind": s.kind, "at_s": s.at_s, "duration_s": s.duration_s,
                       "input": s.input, "detail": s.detail}
                      for s in r.path],
@@ -230,7 +249,7 @@ def simulate(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime, 
              transfer_status: str = "ANSWER", flow: str | None = None, catalogue: dict | None = None) -> Walk:
     call = ScriptedCall(flowset, caller=caller, dialled=dialled, presses=presses, out=out, read=read,
                         dial_status=transfer_status, catalogue=catalogue)
-    services = SimServices(agent_talks=agent_talks, transfer_status=transfer_status)
+    services = SimServices(agent_talks=agent_talks, transfer_status=transfer_status, config=flowset.config)
 
     async def go() -> FlowResult:
         if flow:
@@ -244,7 +263,8 @@ def simulate(flowset: m.FlowSet, *, dialled: str, caller: str, at: dt.datetime, 
     with engine_notes(lambda text: (notes.append(text), call.say(f"  ! {text}"))), \
             interrupt_at_once(read is not None):
         result = asyncio.run(go())
-    return Walk(result=result, heard=call.heard, pressed=call.pressed, notes=notes)
+    return Walk(result=result, heard=call.heard, pressed=call.pressed, notes=notes + services.unstaffed,
+                route=flowset.route(dialled, caller))
 
 
 @contextlib.contextmanager

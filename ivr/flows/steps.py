@@ -100,7 +100,7 @@ def normalise_number(number: str) -> str:
 
 
 def caller_area(caller: str, known: tuple[str, ...] | list[str] = ()) -> str | None:
-    """Area code of a fixed-line caller; None for mobiles (no number-segment database here)."""
+    """Area code of a fixed-line caller; None for mobiles (ivr.flows.locate places those by segment)."""
     n = normalise_number(caller)
     if not n.startswith("0") or len(n) < 9:
         return None
@@ -110,6 +110,17 @@ def caller_area(caller: str, known: tuple[str, ...] | list[str] = ()) -> str | N
     if n[1] in "12":                 # 010, 020-029: three-digit codes
         return n[:3]
     return n[:4]
+
+
+def notice_due(until: str, today: dt.date) -> bool:
+    """A transition notice (过渡期电话语音提示) plays until its last day (subcenters.yaml
+    ``notice_until``, which routing hands to the call as a variable); without one it plays on."""
+    if not until:
+        return True
+    try:
+        return today <= dt.date.fromisoformat(until)
+    except ValueError:          # the config reader refuses such a date; never drop the notice silently
+        return True
 
 
 def is_workday(day: dt.date, holidays, workdays) -> bool:
@@ -159,6 +170,9 @@ def case_matches(case: m.Case, facts: Facts) -> bool:
                 return False
         elif key == "workday":
             if is_workday(now.date(), facts.holidays, facts.workdays) != want:
+                return False
+        elif key == "notice_due":
+            if notice_due(facts.variables.get("notice_until", ""), now.date()) != want:
                 return False
         else:
             return False

@@ -45,6 +45,8 @@ async def play(pbx, ch, name: str, escape: str, *, any_digit: bool = False):
     """Play one prompt; returns (digit or None, seconds played).
     Raises SoundMissing before anything plays, Gone/Redirected while it plays."""
     length = sound_length(pbx, ch, name)
+    if ch.record is not None:
+        ch.record.played.append(name)
     run = ch.run
     if run is not None:
         run.on_prompt(length)

@@ -35,6 +35,7 @@ class CallRecord:
     cause: int = 0
     dials: list[DialRecord] = field(default_factory=list)
     digits: str = ""            # keys the caller pressed, in order
+    played: list[str] = field(default_factory=list)   # sounds started on the call, in order (found ones)
     agi_commands: int = 0
     agi_sessions: int = 0
     failed: bool = False        # the originate failed (no such context/extension)

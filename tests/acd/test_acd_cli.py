@@ -82,7 +82,7 @@ def test_agent_commands_and_status(capsys, prefix):
 
 def test_check(capsys):
     code, out, _ = run(capsys, "check")
-    assert code == 0 and "12 queues" in out
+    assert code == 0 and "15 queues" in out  # 12 centers and the kept hotlines 12333, 12315, 12366
 
 
 def test_password_protected_redis(capsys, monkeypatch):

@@ -13,8 +13,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_shipped_config_has_every_center_and_skill():
     cfg = config_mod.load(ROOT / "config" / "acd.yaml")
-    assert set(cfg.queues) == set(config_mod.CENTERS)
-    assert cfg.skills == ["zh", "ko", "enterprise", "expert"]
+    kept = {"hotline-12333", "hotline-12315", "hotline-12366"}   # the kept hotlines' own seats
+    assert set(cfg.queues) == set(config_mod.CENTERS) | kept
+    assert cfg.skills == ["zh", "ko", "enterprise", "expert_enterprise", "expert_tax", "expert_social"]
+    experts = [a for a in cfg.agents if any(s.startswith("expert_") for s in a.skills) and a.hours]
+    assert {s for a in experts for s in a.skills if s.startswith("expert_")} == {"expert_enterprise", "expert_tax",
+                                                                                 "expert_social"}
     assert cfg.service_level_s == 15
     korean = [a for a in cfg.agents if "ko" in a.skills]
     assert any(a.center == "yanbian" for a in korean)

@@ -14,6 +14,7 @@ from rich.cells import cell_len
 from ivr import demo_staffing
 from ivr.cli import main
 from ivr.demo import (
+    DEMO_DIDS,
     DemoOptions,
     _acd_and_prompts,
     _staff,
@@ -94,7 +95,7 @@ async def _short_run(tmp_path, tag: str, progress: list):
 def story(run) -> list[tuple]:
     """Each scripted caller as the PBX saw them: number, keys pressed, arrival (PBX seconds)."""
     callers = {script.number for _, script in caller_load(run.options)}
-    calls = sorted((r for r in run.pbx_records if r.caller in callers and r.dialled == "12345"),
+    calls = sorted((r for r in run.pbx_records if r.caller in callers and r.dialled in set(DEMO_DIDS)),
                    key=lambda r: r.start)
     first = calls[0].start
     return [(r.caller, r.digits, round((r.start - first) * run.options.speed)) for r in calls]

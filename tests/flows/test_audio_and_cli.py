@@ -21,7 +21,7 @@ def test_shipped_flows_and_config_pass(in_root, capsys):
     out = capsys.readouterr()
     assert "0 error(s), 0 warning(s)" in out.err
     budgets = [l for l in out.out.splitlines() if l.startswith("budget: ")]
-    assert {l.split()[2].rstrip(":") for l in budgets} == {"city", "changchun", "yanbian", "merged"}
+    assert {l.split()[2].rstrip(":") for l in budgets} == {"city", "changchun", "yanbian", "merged", "kept"}
     for line in budgets:
         assert float(line.split("worst case ")[1].split(" s")[0]) <= 15.0
 
@@ -133,16 +133,16 @@ def check_config(tmp_path, file, old, new):
 
 @pytest.mark.parametrize("file,old,new,expected", [
     ("subcenters.yaml", "mode: subcenter, transfer_to", "mode: branch, transfer_to",
-     "subcenters.yaml:11:43: merge mode 'branch' is not one of: whole, dual, subcenter"),
+     "subcenters.yaml:14:43: merge mode 'branch' is not one of: whole, dual, subcenter"),
     ("subcenters.yaml", "mode: whole, notice: notice_12319", "mode: whole",
-     "subcenters.yaml:15:5: hotline 12319 merges whole (整体并入) but has no transition 'notice' prompt"),
+     "subcenters.yaml:18:5: hotline 12319 merges whole (整体并入) but has no transition 'notice' prompt"),
     ("subcenters.yaml", "notice: notice_12369", "notice: notice_1236",
-     "subcenters.yaml:16:58: no prompt 'notice_1236' in config/prompts.yaml"),
-    ("numbers.yaml", '"0432": jilin', '"0432": jilln', "numbers.yaml:11:11: no center 'jilln' in config/centers.yaml"),
+     "subcenters.yaml:19:58: no prompt 'notice_1236' in config/prompts.yaml"),
+    ("numbers.yaml", '"0432": jilin', '"0432": jilln', "numbers.yaml:16:11: no center 'jilln' in config/centers.yaml"),
     ("numbers.yaml", '- {number: "12369", flow: merged', '- {number: "12319", flow: merged',
-     "numbers.yaml:26:14: number 12319 already routed at line 25"),
-    ("calendar.yaml", "2026-06-19..2026-06-21", "2026-06-21..2026-06-19",
-     "calendar.yaml:9:5: '2026-06-21..2026-06-19' is not a date (2026-10-01) or a range (2026-10-01..2026-10-08)"),
+     "numbers.yaml:46:14: number 12319 already routed at line 45"),
+    ("calendar.yaml", "holidays: []", "holidays: [2026-06-21..2026-06-19]",
+     "calendar.yaml:18:12: '2026-06-21..2026-06-19' is not a date (2026-10-01) or a range (2026-10-01..2026-10-08)"),
     ("centers.yaml", 'area_code: "0432"', "area_code: 432",
      "centers.yaml:16:104: area code '432' must be 0 followed by 2 or 3 digits (quote it: \"0431\")"),
 ])

@@ -158,12 +158,12 @@ def test_every_log_line_carries_the_call_id(flowset):
 
 
 def test_transfer_failure_follows_on_fail(shipped):
-    call = ScriptedCall(shipped, caller="043588881234", dialled="12345", presses=["3"], dial_status="BUSY")
+    call = ScriptedCall(shipped, caller="043388881234", dialled="12345", presses=["3"], dial_status="BUSY")
     services = SimServices(transfer_status="BUSY")
     from ivr.flows.runner import run_call
     result = asyncio.run(run_call(shipped, call, services, now=AT, clock=call.clock))
     assert [s.node for s in result.path][:3] == ["welcome", "to_tax", "tax_failed"]
-    assert result.outcome["queue"] == "tonghua"
+    assert result.outcome["queue"] == "yanbian"
 
 
 def test_default_transfer_dials_through_the_call():

@@ -30,13 +30,13 @@ def simulate(capsys, *args):
     ("043212345", "13900001111", "5", "jilin", ["zh"]),        # a wrong key: a person, no second try
     ("043312345", "043388881234", "7", "yanbian", ["ko"]),     # Yanbian: Korean seats
     ("043312345", "043388881234", "8", "yanbian", ["zh"]),     # outside the remit: told, then a person
-    ("043612345", "13900001111", "4", "baicheng", ["zh", "enterprise", "expert"]),  # 涉企 in office hours
+    ("043612345", "13900001111", "4", "province", ["zh", "expert_enterprise"]),  # 涉企: the province's experts in office hours
 ])
 def test_outcomes(in_root, capsys, did, caller, press, queue, skills):
     out = simulate(capsys, "--did", did, "--caller", caller, "--press", press, "--at", WORKDAY)
     assert out["outcome"]["kind"] == "queue"
     assert (out["outcome"]["queue"], out["outcome"]["skills"]) == (queue, skills)
-    assert out["prompts"][0]["text"].startswith("12345热线")
+    assert out["prompts"][0]["text"].startswith("紧急按9")     # the menu: short, emergency first
 
 
 @pytest.mark.parametrize("key,number", [("1", "110"), ("2", "119"), ("3", "120"), ("4", "122"), ("", "110")])
@@ -53,11 +53,10 @@ def test_emergency_line_unreachable_puts_caller_first_in_queue(in_root, capsys):
     assert [p["id"] for p in out["prompts"]][-1] == "emergency_failed"
 
 
-def test_tax_goes_to_the_subcenter_after_an_announcement(in_root, capsys):
-    out = simulate(capsys, "--did", "12345", "--caller", "043588881234", "--press", "3")
-    assert out["outcome"]["target"] == "hotline 12366" and out["outcome"]["number"] == "12366"
-    assert out["outcome"]["mode"] == "announced"
-    assert [p["id"] for p in out["prompts"]] == ["city_menu", "to_12366"]
+def test_tax_goes_to_the_subcenter_queue(in_root, capsys):
+    out = simulate(capsys, "--did", "12345", "--caller", "043588881234", "--press", "3,1")
+    assert out["outcome"]["kind"] == "queue" and out["outcome"]["queue"] == "hotline-12366"
+    assert [p["id"] for p in out["prompts"]][:2] == ["city_menu", "departments_menu"]
 
 
 def test_merged_number_hears_notice_and_lands_in_12345(in_root, capsys):
@@ -80,11 +79,13 @@ def test_korean_at_night_told_and_sent_to_chinese_seats(in_root, capsys):
     assert out["outcome"]["skills"] == ["zh"] and "korean_night" in [p["id"] for p in out["prompts"]]
 
 
-@pytest.mark.parametrize("at,skills", [(WORKDAY, ["zh", "enterprise", "expert"]), (HOLIDAY, ["zh", "enterprise"]),
-                                       (WEEKEND_WORKDAY, ["zh", "enterprise", "expert"]), (NIGHT, ["zh", "enterprise"])])
-def test_enterprise_experts_follow_the_calendar(in_root, capsys, at, skills):
+@pytest.mark.parametrize("at,queue,skills", [(WORKDAY, "province", ["zh", "expert_enterprise"]), (HOLIDAY, "siping", ["zh"]),
+                                             (WEEKEND_WORKDAY, "province", ["zh", "expert_enterprise"]),
+                                             (NIGHT, "siping", ["zh"])])
+def test_enterprise_experts_follow_the_calendar(in_root, capsys, at, queue, skills):
     out = simulate(capsys, "--did", "043412345", "--caller", "13900001111", "--press", "4", "--at", at)
-    assert out["outcome"]["skills"] == skills
+    assert (out["outcome"]["queue"], out["outcome"]["skills"]) == (queue, skills)
+    assert ("experts_closed" in [p["id"] for p in out["prompts"]]) == (queue != "province")
 
 
 def test_no_agent_no_survey(in_root, capsys):
@@ -95,7 +96,7 @@ def test_no_agent_no_survey(in_root, capsys):
 def test_text_output_shows_prompts_keys_and_outcome(in_root, capsys):
     assert main(["simulate", "--did", "12345", "--caller", "043188881234", "--press", "1,2", "--at", WORKDAY]) == 0
     out = capsys.readouterr().out
-    assert "[changchun_menu] 12345热线" in out and "pressed 1" in out
+    assert "[changchun_menu] 紧急按9" in out and "pressed 1" in out
     assert "outcome: queue province (skills zh, priority 0, agent talked); survey: 满意" in out
 
 
@@ -136,7 +137,8 @@ def test_wrong_flag_is_argparse_usage(in_root, capsys):
 
 
 ROUTES = [("043112345", "13900001111"), ("043212345", "13900001111"), ("043312345", "043388881234"),
-          ("12319", "043588881234"), ("12328", "13900001111"), ("12369", "043988881234"), ("12358", "043688881234")]
+          ("12319", "043588881234"), ("12328", "13900001111"), ("12369", "043988881234"), ("12358", "043688881234"),
+          ("12333", "13900001111"), ("12315", "043288881234"), ("12366", "15844301234")]
 
 
 # the merged flow does not look at the calendar; the center flows do (enterprise experts, Korean seats)
@@ -168,7 +170,8 @@ def test_all_paths_visit_every_node_of_every_shipped_flow(shipped):
 
     visited = set()
     runs = [(did, caller, WORKDAY) for did, caller in ROUTES] + [("043312345", "13900001111", NIGHT),
-                                                                   ("043212345", "13900001111", NIGHT)]
+                                                                   ("043212345", "13900001111", NIGHT),
+                                                                   ("12345", "043188881234", NIGHT)]
     for did, caller, at in runs:
         for _, _, _, walk in all_walks(shipped, dialled=did, caller=caller, at=parse_at(at)):
             visited |= {(s.flow, s.node) for s in walk.result.path}

@@ -147,9 +147,10 @@ async def test_redirect_back_into_agi_and_queued_break(pbx, client):
     assert rec.agi_sessions == 2 and rec.hangup_by == "dialplan"
 
 
-# A city's area code + 12345 goes to 12345 as in the shipped dialplan (recorded 2026-12-02:
-# agi_extension 12345 for a call to 043212345); the trunk's DNID keeps the number dialled.
-@pytest.mark.parametrize("did,extension", [("12315", "12315"), ("043188889999", "12345"), ("043312345", "12345")])
+# The shipped dialplan hands every number to the engine as dialled, area code included, so
+# 043312345 reaches Yanbian's center (it once did Goto(12345,1) and lost the area code).
+@pytest.mark.parametrize("did,extension", [("12315", "12315"), ("043188889999", "043188889999"),
+                                           ("043312345", "043312345")])
 async def test_dialled_numbers(pbx, client, did, extension):
     handle = pbx.place_call(CallerScript(number="13804310000", did=did))
     env = env_of(await next_call(client))

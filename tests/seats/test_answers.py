@@ -136,16 +136,19 @@ def test_people_and_agent_log_not_utf8(tmp_path, cfg):
         read_agent_log(bad)
 
 
-# ---------------------------------------------------------------- 7: the province center has no seats
+# ---------------------------------------------------------------- 7: a center with no seats
 @pytest.mark.parametrize("args", [["roster", "new", "--out", "{d}/r.json", "--center", "province"],
                                   ["roster", "new", "--out", "{d}/r.json", "--center", "tonghua", "--center", "province"],
                                   ["compare", "--forecast", "config/forecast-sample.csv", "--center", "province"]])
 def test_center_without_seats_says_why(tmp_path, args):
-    out = seats(*[a.format(d=tmp_path) for a in args])
+    # the shipped province is sized by its load (tests/seats/test_province_sizing.py); fixed at 0 it has none
+    conf = tmp_path / "seats.yaml"
+    conf.write_text("rule:\n  fixed_seats: {province: 0}\n", encoding="utf-8")
+    out = seats("--config", str(conf), *[a.format(d=tmp_path) for a in args])
     assert out.returncode == 2
     line = last_line(out)
     assert "give --center" not in line
-    assert "--center province: the rule gives it no seats (its population in" in line and "is 0)" in line
+    assert "--center province: the rule gives it no seats (fixed at 0 under rule.fixed_seats in" in line
     assert "fixed_seats" in line
 
 
