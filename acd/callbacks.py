@@ -17,7 +17,7 @@ import time
 from acd import phone
 from acd.model import ANSWERED, AcdError, AgentState, CallKind, CallState, Offer, StoreError
 from acd.outbox import agent_key, call_key
-from ivr import log
+from hotline import log
 
 
 class Callbacks:
@@ -78,7 +78,7 @@ class Callbacks:
             return phone.callback_number(raw)
         except phone.BadNumber as exc:
             log.get("acd", call_id=call_id, node=self.node_id).info(
-                "acd.callback_refused", number=phone.mask(raw), reason=str(exc))
+                "acd.callback_refused", number=log.mask(raw), reason=str(exc))
             return ""
 
     async def request_callback(self, call_id: str) -> bool:

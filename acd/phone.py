@@ -30,7 +30,7 @@ import re
 
 __all__ = [
     "BadNumber", "BadDialString", "callback_number", "check_exten", "check_context",
-    "check_dial_string", "local_channel", "mask",
+    "check_dial_string", "local_channel",
 ]
 
 
@@ -95,17 +95,6 @@ def _national(digits: str) -> str:
     if len(digits) <= 6 or digits[:3] in ("400", "800") or digits[:2] in ("95", "96", "10", "11", "12"):
         raise BadNumber("a service or short number, not a person's line")
     raise BadNumber(f"not a Chinese phone number ({len(digits)} digits)")
-
-
-def mask(number: object) -> str:
-    """A caller number as logs may show it: the operator prefix and the last 4 digits."""
-    text = number if isinstance(number, str) else ""
-    digits = text[1:] if text.startswith("+") else text
-    if not digits or not digits.isascii() or not digits.isdigit():
-        return f"<{len(text)} chars>" if text else "<none>"
-    if len(digits) >= 9:
-        return text[: len(text) - len(digits) + 3] + "*" * (len(digits) - 7) + digits[-4:]
-    return "*" * (len(digits) - 2) + digits[-2:]
 
 
 # --- dial strings -----------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
 from acd.redis_faults import ScriptMissing, SlowCalls, classify
 from acd.store import Handler, Store
 from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError, describe
-from ivr import log as logmod
-from ivr.backoff import pause_before_retry
+from hotline import log as logmod
+from hotline.backoff import pause_before_retry
 
 
 class RedisUnreachable(UserError):

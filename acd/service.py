@@ -35,7 +35,7 @@ from acd.outbox import Outbox, agent_key, call_key
 from acd.records import CallRecord
 from acd.store import Store
 from acd.store_access import StoreAccess
-from ivr import log
+from hotline import log
 
 RECOVERY_HOLD_S = recovery.RECOVERY_HOLD_S
 

@@ -14,7 +14,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, TypeVar
 
 from acd.model import StoreError, StoreScriptError, StoreUnavailable
-from ivr import log
+from hotline import log
 
 T = TypeVar("T")
 

@@ -46,7 +46,7 @@ def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
     name = command_name(prog, args)
     debug = getattr(args, "debug", False)
     try:
-        from ivr import log
+        from hotline import log
 
         level = args.log_level or getattr(args, "_command_log_level", None) or args._default_log_level
         log.setup(level)
@@ -62,7 +62,7 @@ def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        from ivr.pipes import reader_gone
+        from hotline.pipes import reader_gone
         return reader_gone()
     except Exception as exc:     # a bug, not the user's fault: say so in one line
         if debug:

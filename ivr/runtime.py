@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi.call import Deadlines, ResumeTarget
 from ivr.ami.link import AmiLink
 from hotline import paths

@@ -20,7 +20,7 @@ from typing import Callable
 
 from ortools.sat.python import cp_model
 
-from ivr import log
+from hotline import log
 from seats import cover
 from seats.greedy import _hint_cycle, greedy_hint
 from seats.roster import Duty, Roster

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from acd.db import schema
 from acd.db.rows import LABELS
-from acd.phone import mask
+from hotline.log import mask
 from acd.when import CHINA
 
 TIME_COLUMNS = {"started_at", "answered_at", "queued_at", "agent_answered_at", "ended_at"}

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.db import rows, upsert
 from acd.db.connect import reason, shown
 from acd.db.spool import Spool
-from ivr import log as logmod
-from ivr.backoff import pause_before_retry
+from hotline import log as logmod
+from hotline.backoff import pause_before_retry
 
 BATCH = 500
 FLUSH_S = 0.2

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi import commands as cmd
 from ivr.agi.caller_data import CallerData
 from ivr.agi.interface import AgiError, CallerHungUp, CallInterrupted, EngineStopping, PromptMissing, ResultLost

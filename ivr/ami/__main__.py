@@ -71,7 +71,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ivr import log
+    from hotline import log
 
     log.setup(args.log_level)
     try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from hotline.errors import describe
-from ivr import log as ivr_log
+from hotline import log as ivr_log
 from ivr.ami.errors import (
     AmiActionError,
     AmiConnectError,
@@ -31,7 +31,7 @@ from ivr.ami.correlate import Correlator, Headers, PendingAction
 from ivr.ami.liveness import Liveness, keep_alive
 from ivr.ami.protocol import Banner, Message, Oversized
 from ivr.ami.transport import LinkProtocol
-from ivr.backoff import backoff_delay
+from hotline.backoff import backoff_delay
 
 __all__ = ["AmiLink", "LinkProtocol", "backoff_delay", "DEFAULT_EVENTS", "DEFAULT_FILTERS"]
 

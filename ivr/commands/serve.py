@@ -74,7 +74,7 @@ def run(args) -> int:
 
 
 async def _serve(args, settings, secret: str) -> int:
-    from ivr import log as logmod
+    from hotline import log as logmod
     from ivr.ami.errors import AmiConnectError, AmiError
     from ivr.runtime import build_runtime
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from acd.model import CallRequest, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
 from ivr.engine import waiting
 from ivr.engine.hold import hold_until

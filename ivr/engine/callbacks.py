@@ -28,9 +28,9 @@ from collections import defaultdict, deque
 from typing import Any
 
 from acd import phone
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi.interface import CallerHungUp
-from ivr.backoff import pause_before_retry
+from hotline.backoff import pause_before_retry
 from ivr.ami.errors import AmiActionError, AmiConnectionLost, AmiTimeout
 from ivr.engine.records import CallRecord
 from ivr.engine.supervise import Supervisor
@@ -103,7 +103,7 @@ class CallbackDialer:
         try:
             number = phone.callback_number(offer.caller)
         except phone.BadNumber as exc:
-            log.warning("callback.bad_number", number=phone.mask(offer.caller), reason=str(exc))
+            log.warning("callback.bad_number", number=logmod.mask(offer.caller), reason=str(exc))
             await self._failed(offer, "invalid", "INVALID", f"callback number refused: {exc}")
             return
         try:
@@ -114,7 +114,7 @@ class CallbackDialer:
             return
         self._ringing[number].append(offer)
         self.originated += 1
-        log.info("callback.ring_agent", dial=channel, number=phone.mask(number))
+        log.info("callback.ring_agent", dial=channel, number=logmod.mask(number))
         loop = asyncio.get_running_loop()
         # whatever happens, nothing is kept past the ACD's own deadline for this offer
         loop.call_later(offer.ring_timeout_s + self._originate_grace_s(), self._expire, number, offer)
@@ -206,7 +206,7 @@ class CallbackDialer:
             number = phone.callback_number(call.dialled)
         except phone.BadNumber as exc:
             record.outcome, record.reason = "failed", f"callback number refused: {exc}"
-            self.log.warning("callback.bad_number", call_id=call.call_id, number=phone.mask(call.dialled),
+            self.log.warning("callback.bad_number", call_id=call.call_id, number=logmod.mask(call.dialled),
                              reason=str(exc))
             return
         queue = self._answered.get(number) or self._ringing.get(number)

@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi.call import AgiCall, Deadlines, ResumeTarget
 from ivr.agi.caller_data import CallerData
 from ivr.agi.interface import AgiError, CallerHungUp, CallInterrupted, EngineStopping

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp
 from ivr.engine.records import CallRecord
 

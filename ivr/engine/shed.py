@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable
 
 from acd.model import CallRequest
-from ivr import log as logmod
+from hotline import log as logmod
 from ivr.engine.records import CallRecord
 from ivr.flows.model import placeholder_sound
 

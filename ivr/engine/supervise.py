@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-from ivr import log as logmod
+from hotline import log as logmod
 
 
 class Supervisor:

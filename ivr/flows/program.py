@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Callable
 
-from ivr import log
+from hotline import log
 from ivr.flows.registry import FlowRegistry
 from ivr.flows.runner import FlowResult, FlowServices, run_flow
 

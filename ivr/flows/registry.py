@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ivr import log
+from hotline import log
 from ivr.flows import model as m
 from ivr.flows.check import CheckResult, flow_files, load_and_check
 from ivr.flows.config import CONFIG_FILES

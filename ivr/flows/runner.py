@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from ivr import log
+from hotline import log
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult, EngineStopping
 from ivr.flows import model as m
 from ivr.flows import steps

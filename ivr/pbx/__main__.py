@@ -24,7 +24,7 @@ import sys
 
 from hotline.cli import LOG_LEVELS
 from hotline.secret import AMI_ENV, ami_secret
-from ivr import log
+from hotline import log
 from ivr.argtypes import tcp_port_or_0
 
 from .config import ConfigError, PbxConfig

@@ -7,7 +7,7 @@ Status) and gives back the caller's (AGI) when it returns; so does ``cmd_exec``.
 
 from __future__ import annotations
 
-from ivr import log
+from hotline import log
 
 from . import events as ev
 from .channels import Gone, Redirected

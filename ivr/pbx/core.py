@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 
-from ivr import log
+from hotline import log
 from ivr.ami.protocol import encode
 
 from . import events as ev

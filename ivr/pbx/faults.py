@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import unquote
 
-from ivr import log
+from hotline import log
 
 _log = log.get(__name__)
 

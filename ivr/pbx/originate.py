@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from ivr import log
+from hotline import log
 
 from . import events as ev
 from .channels import Channel

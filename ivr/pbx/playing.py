@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ivr import log
+from hotline import log
 
 from .channels import DIGIT
 

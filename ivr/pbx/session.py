@@ -10,7 +10,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 
-from ivr import log
+from hotline import log
 from ivr.ami.protocol import Message, Oversized, Parser, encode
 
 from . import events as ev

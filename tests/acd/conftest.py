@@ -67,7 +67,7 @@ def _quiet_logs():
     """Warnings only during ACD tests, and the logging set-up of other suites left as it was."""
     import structlog
 
-    from ivr import log
+    from hotline import log
 
     saved = structlog.get_config()
     log.setup("warning", json=False)

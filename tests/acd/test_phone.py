@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acd import phone
+from hotline.log import mask
 
 
 @pytest.mark.parametrize("raw, number", [
@@ -48,11 +49,11 @@ def test_non_strings_are_refused():
 
 
 def test_mask_keeps_prefix_and_last_digits_only():
-    assert phone.mask("13912345678") == "139****5678"
-    assert phone.mask("043188881234") == "043*****1234"
-    assert phone.mask("666") == "*66"
-    assert phone.mask("anonymous") == "<9 chars>"
-    assert phone.mask("") == "<none>"
+    assert mask("13912345678") == "139****5678"
+    assert mask("043188881234") == "043*****1234"
+    assert mask("666") == "*66"
+    assert mask("anonymous") == "<9 chars>"
+    assert mask("") == "<none>"
 
 
 def test_local_channel_from_checked_parts():

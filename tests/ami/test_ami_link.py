@@ -25,7 +25,7 @@ from ami_fake import SECRET, FakeAmi, answer, make_link
 @pytest.fixture(autouse=True)
 def _log_everything():
     """Other suites set a warning level for the session; these tests read info events."""
-    from ivr import log
+    from hotline import log
 
     log.setup("debug", json=True)
     yield

@@ -122,7 +122,7 @@ async def test_junk_on_the_socket_loses_no_call(junk):
 
 
 async def test_program_failure_is_logged_with_call_id_and_the_call_still_ends(capsys):
-    from ivr import log
+    from hotline import log
 
     log.setup("info", json=True)
 

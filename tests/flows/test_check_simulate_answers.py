@@ -80,7 +80,7 @@ def test_unknown_number_is_one_line_naming_where_numbers_are(in_root, capsys):
 
 def test_engine_warnings_are_lines_of_the_walk_not_raw_log(in_root, capsys, shipped):
     """The engine's own warning (here its fallback for a number with no route) is a line in words."""
-    from ivr import log
+    from hotline import log
     from ivr.flows.simulate import parse_at, simulate
 
     log.setup("warning", json=True)

@@ -8,7 +8,7 @@ import sys
 
 from acd.db.settings import RecordsConfig
 from acd.db.writer import close_writer, open_writer
-from ivr import log
+from hotline import log
 from tests.records.records_data import T0, answered_call
 
 

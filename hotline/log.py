@@ -12,14 +12,21 @@ import sys
 
 import structlog
 
-from acd.phone import mask as phone_mask
 
 _SECRET_KEYS = {"secret", "password", "redis_password", "ami_secret", "key"}
 #: Keys that hold a citizen's phone number: logged with the middle digits masked.
 _NUMBER_KEYS = {"caller", "caller_number", "callback_number", "number_called_back"}
 
 
-mask_number = phone_mask   # one masking rule for logs, exports and reports (138****0000)
+def mask(number: object) -> str:
+    """A caller number as logs, exports and reports may show it: the operator prefix and the last 4 digits."""
+    text = number if isinstance(number, str) else ""
+    digits = text[1:] if text.startswith("+") else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return f"<{len(text)} chars>" if text else "<none>"
+    if len(digits) >= 9:
+        return text[: len(text) - len(digits) + 3] + "*" * (len(digits) - 7) + digits[-4:]
+    return "*" * (len(digits) - 2) + digits[-2:]
 
 
 def redact(_logger, _method, event_dict):
@@ -28,7 +35,7 @@ def redact(_logger, _method, event_dict):
         if lkey in _SECRET_KEYS:
             event_dict[key] = "***"
         elif lkey in _NUMBER_KEYS and event_dict[key]:
-            event_dict[key] = mask_number(event_dict[key])
+            event_dict[key] = mask(event_dict[key])
     return event_dict
 
 
