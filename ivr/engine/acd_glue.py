@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Mapping, Sequence
 
-from acd.model import CallRequest, StoreScriptError
+from acd.model import AcdError, CallRequest, CallState, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
 from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
@@ -107,6 +107,11 @@ class AcdServices:
                 raise
             except waiting.CallbackAccepted:
                 return await self._called_back(call, lang, record, queued_at)
+            except AcdError as exc:
+                if not await self._dropped(call, exc, log):
+                    raise
+                await self._place(call, request)     # the caller is still here: back in line
+                continue
             first = False
             answered_at: list[float] = []
 
@@ -212,6 +217,22 @@ class AcdServices:
             return offer
 
         return await hold_until(call, offered(), chunk_s=plan.chunk_s, between=announce, between_first=first)
+
+    async def _dropped(self, call: CallControl, exc: AcdError, log) -> bool:
+        """True when the ACD let go of a caller who is still on the line.
+
+        An offer nobody settled in time is taken back, and after a few times the call is
+        dropped as lost: a node starved of CPU for longer than its offers' grace looks
+        dead to the others.  The caller has not hung up, so they are put back in line
+        rather than failed.
+        """
+        if getattr(call, "hung_up", False):
+            return False
+        state = await self.acd.get_call(call.call_id)
+        if state is not None and state.state in (CallState.WAITING, CallState.OFFERED):
+            return False
+        log.warning("acd.requeued", reason=str(exc), state=state.state if state else None)
+        return True
 
     async def _called_back(self, call: CallControl, lang: str, record: CallRecord | None, queued_at: float) -> QueueResult:
         """The ACD keeps the caller's place as a callback task: confirm, and let the flow end the call.
