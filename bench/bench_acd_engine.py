@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from acd import config as acd_config_mod  # noqa: E402
 from acd.model import Agent  # noqa: E402
-from ivr import log  # noqa: E402
+from hotline import log  # noqa: E402
 from ivr import settings as settings_mod  # noqa: E402
 from ivr.pbx.process import PbxProcess  # noqa: E402
 from ivr.runtime import ROOT, build_runtime  # noqa: E402

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.chunk < 1:
         parser.error("--chunk must be at least 1")
-    from ivr import log
+    from hotline import log
 
     log.setup("warning")  # as in production: the link's debug lines cost nothing
     streams = [chunks_of(p.read_bytes(), args.chunk) for p in raws] * args.copies

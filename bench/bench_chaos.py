@@ -307,7 +307,7 @@ def print_table(v: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ivr import log
+    from hotline import log
 
     opts, as_json = parse(argv)
     log.setup("warning")                 # this process's own lines (the flows' check) to stderr

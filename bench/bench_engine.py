@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from ivr import log  # noqa: E402
+from hotline import log  # noqa: E402
 from ivr.agi.call import ResumeTarget  # noqa: E402
 from ivr.ami.link import AmiLink  # noqa: E402
 from ivr.engine.engine import EVENT_MASK, Engine  # noqa: E402

@@ -597,7 +597,7 @@ async def run(args) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ivr import log
+    from hotline import log
 
     args = parse(argv)
     log.setup("warning")

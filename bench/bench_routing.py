@@ -239,7 +239,7 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--redis", metavar="HOST:PORT", help="existing Redis (default: a private redis-server)")
     args = parser.parse_args()
-    from ivr import log
+    from hotline import log
     log.setup("error")
     from acd.redis_store import RedisStore
 

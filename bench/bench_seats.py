@@ -139,7 +139,7 @@ def main() -> int:
     ap.add_argument("--skip-roster", action="store_true")
     ap.add_argument("--out")
     args = ap.parse_args()
-    from ivr import log
+    from hotline import log
 
     log.setup("warning")
     bench_erlang()

@@ -25,7 +25,7 @@ def timed(fn, n):
 
 
 def main() -> None:
-    from ivr import log
+    from hotline import log
 
     log.setup("warning")
     files = flow_files(ROOT / "flows")
