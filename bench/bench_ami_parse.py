@@ -75,7 +75,7 @@ def run_link(streams: list[list[bytes]]) -> int:
         link._proto = proto  # what a connect() would have set
         for chunk in chunks:
             proto.data_received(chunk)
-        count += link._count.unmatched  # responses: parsed, matched against nothing
+        count += link._actions.unmatched  # responses: parsed, matched against no action
     return count
 
 
