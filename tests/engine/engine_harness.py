@@ -59,16 +59,26 @@ async def hotline(program, agents=None, *, speed: float = 40.0, seed: int = 1, d
 @contextlib.asynccontextmanager
 async def full_runtime(*, agents: int = 1, speed: float = 20.0, talk_s: float = 600.0, seed: int = 3):
     """The whole engine (shipped flows, in-memory ACD) on a built-in PBX whose agents talk ``talk_s``."""
-    from ivr import settings as settings_mod
     from ivr.demo import DemoOptions, _acd_and_prompts
+
+    acd_config, prompts = _acd_and_prompts(DemoOptions(agents=agents))
+    async with engine_on_pbx(acd_config, prompts, speed=speed, seed=seed, talk_s=talk_s) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def engine_on_pbx(acd_config, prompts: dict, *, speed: float, seed: int, talk_s: float,
+                        answer_after_s: float = 1.0):
+    """The engine with ``acd_config`` (in-memory ACD, every agent logged in) on a built-in PBX over
+    real sockets, whose agents answer after ``answer_after_s`` and talk ``talk_s``; yields (pbx, runtime)."""
+    from ivr import settings as settings_mod
     from ivr.pbx.scripts import AgentBehaviour
     from ivr.runtime import build_runtime
 
     secret = os.urandom(8).hex()
-    acd_config, prompts = _acd_and_prompts(DemoOptions(agents=agents))
     pbx = Pbx(PbxConfig.load(speed=speed, seed=seed, secret=secret),
-              agents={a.dial: AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=talk_s, ends="agent")
-                      for a in acd_config.agents})
+              agents={a.dial: AgentBehaviour(kind="answer", answer_after_s=answer_after_s, talk_s=talk_s,
+                                             ends="agent") for a in acd_config.agents})
     pbx.config.prompts.update(prompts)
     host, port = await pbx.start()
     settings = settings_mod.load()

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 
 import pytest
 
 from acd import config as acd_config
 from ivr.flows.audio_len import sound_lengths
 from ivr.flows.check import flow_files, load_and_check
-from ivr.pbx.config import PbxConfig
-from ivr.pbx.core import Pbx
-from ivr.pbx.scripts import AgentBehaviour, CallerScript
+from ivr.pbx.scripts import CallerScript
+from engine_harness import engine_on_pbx
 from hotline import paths
 
 SPEED = 20.0
@@ -26,29 +24,12 @@ SPEED = 20.0
 
 @contextlib.asynccontextmanager
 async def shipped_hotline():
-    from ivr import settings as settings_mod
-    from ivr.runtime import build_runtime
-
-    secret = os.urandom(8).hex()
     cfg = acd_config.load()                      # config/acd.yaml as shipped, agents and all
-    pbx = Pbx(PbxConfig.load(speed=SPEED, seed=7, secret=secret),   # config/pbx.yaml's dialplan
-              agents={a.dial: AgentBehaviour(kind="answer", answer_after_s=0.5, talk_s=2.0, ends="agent")
-                      for a in cfg.agents})
     checked = load_and_check(flow_files(paths.flows_dir()), paths.config_dir(), None)
     assert checked.ok, checked.errors
-    pbx.config.prompts.update(sound_lengths(checked.flowset))
-    host, port = await pbx.start()
-    settings = settings_mod.load()
-    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
-    settings.ami.ping_interval_s, settings.ami.backoff_initial_s, settings.ami.backoff_max_s = 0.5, 0.05, 0.2
-    runtime = await build_runtime(settings, secret=secret, acd_store="memory", acd_config=cfg,
-                                  login_all=True, speed=SPEED, node="test")
-    await runtime.start()
-    try:
-        yield pbx, runtime
-    finally:
-        await runtime.stop()
-        await pbx.stop()
+    async with engine_on_pbx(cfg, sound_lengths(checked.flowset), speed=SPEED, seed=7, talk_s=2.0,
+                             answer_after_s=0.5) as running:      # config/pbx.yaml's dialplan
+        yield running
 
 
 async def story(pbx, runtime, script: CallerScript):

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import time
+
+from engine_harness import engine_on_pbx
 
 from acd import config as acd_config_mod
 from acd.model import Agent, CallKind
 from ivr.engine import waiting
-from ivr.pbx.config import PbxConfig
-from ivr.pbx.core import Pbx
-from ivr.pbx.scripts import AgentBehaviour, CallerScript
+from ivr.pbx.scripts import CallerScript
 
 SPEED = 40.0
 AGENT = Agent(id="1101", dial="Local/1101@agents", name="长春-刘", center="changchun", queues=["changchun"],
@@ -32,30 +31,14 @@ async def until(predicate, timeout=20.0, what="condition"):
 async def changchun_with_one_busy_agent(**queue):
     """The shipped flows and ACD settings, Changchun's queue changed by ``queue``, one agent who
     talks for ten minutes with whoever reaches them first."""
-    from ivr import settings as settings_mod
     from ivr.demo import DemoOptions, _acd_and_prompts
-    from ivr.runtime import build_runtime
 
     base, prompts = _acd_and_prompts(DemoOptions(agents=1))
     queues = dict(base.queues)
     queues["changchun"] = dataclasses.replace(queues["changchun"], escalation=[], **queue)
     cfg = dataclasses.replace(base, queues=queues, agents=[dataclasses.replace(AGENT)])
-    secret = os.urandom(8).hex()
-    pbx = Pbx(PbxConfig.load(speed=SPEED, seed=5, secret=secret),
-              agents={AGENT.dial: AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=600.0, ends="agent")})
-    pbx.config.prompts.update(prompts)
-    host, port = await pbx.start()
-    settings = settings_mod.load()
-    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
-    settings.ami.ping_interval_s, settings.ami.backoff_initial_s, settings.ami.backoff_max_s = 0.5, 0.05, 0.2
-    runtime = await build_runtime(settings, secret=secret, acd_store="memory", acd_config=cfg,
-                                  login_all=True, speed=SPEED, node="test")
-    await runtime.start()
-    try:
-        yield pbx, runtime
-    finally:
-        await runtime.stop()
-        await pbx.stop()
+    async with engine_on_pbx(cfg, prompts, speed=SPEED, seed=5, talk_s=600.0) as running:
+        yield running
 
 
 async def queued(pbx, runtime, number: str, keys=()):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 
 from ivr.cli import main
 from ivr.flows import budget
@@ -29,7 +28,6 @@ def test_main_paths_fit_8_s_with_estimated_lengths():
         assert 0 < seconds <= budget.MAIN_PATH_S, (name, seconds, path)
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the audio whose length is measured")
 def test_main_paths_fit_8_s_with_measured_lengths(tmp_path, in_root, capsys):
     out = tmp_path / "prompts"
     assert main(["prompts", "--out", str(out)]) == 0
