@@ -75,21 +75,38 @@ class CallbackConfig:
     deadline_s: number(1, unit="seconds") = 1800.0    # "in time" when the caller is reached within this
 
 
+def _sentinel(value: Any) -> str:
+    """A Sentinel's address, ``host:port`` (checked here so that a typo is its file:line)."""
+    from acd.redis_connect import parse_address
+
+    try:
+        parse_address(value if isinstance(value, str) else "")
+    except ValueError:
+        raise wanted("must be a Sentinel's address like 10.0.0.5:26379 (host:port, port 1 to 65535)") from None
+    return value.strip()
+
+
 @with_config(FILE)
 @dataclass(slots=True)
 class RedisConfig:
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"       # not used when sentinels are given
     port: Port = 6379
     db: number(0, whole=True) = 0
-    prefix: str = "hotline:"
+    prefix: str = "{hotline}:"    # must carry a hash tag {...}: every key of the ACD in one Cluster slot
     password_file: str = ""
-    poolsize: Count = 4
+    poolsize: Count = 32          # Redis calls (connections) in flight at once per node; more wait their turn
+    #: host:port of each Sentinel; when given, the ACD uses the master they name for
+    #: ``service_name`` and follows it through a failover
+    sentinels: list[Annotated[str, PlainValidator(_sentinel)]] = field(default_factory=list)
+    service_name: Text = "mymaster"
     slow_call_s: Seconds = 1.0    # a Redis call slower than this is logged with its duration
     call_timeout_s: number(0.1, unit="seconds") = 10.0  # no answer within this: Redis unavailable (retried)
     write_wait_s: Seconds = 1.0   # a caller's task waits this long for a write, then it lands later
 
     @property
     def address(self) -> str:
+        if self.sentinels:
+            return f"{self.service_name} via Sentinel " + ",".join(self.sentinels)
         return f"{self.host}:{self.port}"
 
     def password(self) -> str | None:

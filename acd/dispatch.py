@@ -4,18 +4,26 @@ Dispatch matches waiting calls to free agents (plain functions in acd/routing.py
 and claims the pairs atomically; maintenance frees agents whose wrap-up is over,
 takes back offers nobody settled, notices a Redis that lost its data, and polls
 for offers whose notice was lost; statistics publish the live figures.  Each
-loop retries the store with backoff (``Acd._retry``) and never dies of a bug.
+loop retries the store with backoff (``Acd._retry``); a loop that fails for any other reason
+is logged and restarted by the node's supervision tree (hotline/supervise.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from acd import routing, stats as stats_mod
 from acd.config import AcdConfig
 from acd.model import AcdError, Agent, AgentState, CallKind, CallState, Offer, StoreError, StoreUnavailable
 from acd.store import Store
+
+
+#: An idle node's dispatch round when no kick came (a lost notice still gets served).
+IDLE_ROUND_S = 5.0
+#: An idle node recomputes its figures at least this often even when nothing changed.
+QUIET_STATS_S = 30.0
 
 
 class Loops:
@@ -27,6 +35,8 @@ class Loops:
         if now < self._hold_until:
             return []
         agents, calls = await self.store.snapshot(self.snapshot_limit)
+        # callers and free agents both there: a round may pair them later (escalation, overflow)
+        self._pairable = bool(agents and calls)
         pairs = routing.match(calls, agents, self.config.queues, now)
         if not pairs:
             return []
@@ -93,9 +103,14 @@ class Loops:
         return offers
 
     async def _dispatch_loop(self) -> None:
+        """Rounds on every kick (a caller joined, an agent came free: the store publishes it);
+        timed rounds only while callers and free agents are both there, for escalation and
+        overflow to pair them.  Otherwise a round every :data:`IDLE_ROUND_S`, in case a kick
+        was lost: an idle node costs next to nothing."""
         while self._running:
             try:
-                await asyncio.wait_for(self._kick.wait(), self.dispatch_interval_s)
+                wait = self.dispatch_interval_s if getattr(self, "_pairable", True) else IDLE_ROUND_S
+                await asyncio.wait_for(self._kick.wait(), wait)
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
@@ -105,12 +120,7 @@ class Loops:
                     if not made:
                         break
             except StoreUnavailable:
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.dispatch_failed")
-                await asyncio.sleep(self.dispatch_interval_s)
+                return        # stopping while the store is away (see Acd._retry); other failures: the tree restarts us
 
     async def _maintenance_loop(self) -> None:
         while self._running:
@@ -118,28 +128,30 @@ class Loops:
                 await self._retry(self.maintain, "loop:maintain")
             except StoreUnavailable:
                 return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.maintenance_failed")
             await asyncio.sleep(self.maintenance_interval_s)
 
     async def _stats_loop(self) -> None:
+        """Figures every ``stats_interval_s`` while anything is live; when no caller waits, no
+        agent is on a call and the store saw no write, only the heartbeat, and the figures at
+        most every :data:`QUIET_STATS_S` (they would come out the same)."""
+        last_changes, last_full, live = None, float("-inf"), True
         while self._running:
             try:
-                figures = await self._retry(self.stats, "loop:stats")
+                changes = await self._retry(self.store.changes, "loop:changes")
+                quiet = not live and changes == last_changes and time.monotonic() - last_full < QUIET_STATS_S
+                if not quiet:
+                    figures = await self._retry(self.stats, "loop:stats")
+                    last_changes, last_full, live = changes, time.monotonic(), _live(figures)
                 now = self.clock()
                 health = self.health() if self.health is not None else "ok"
                 await self._retry(lambda: self.store.heartbeat(self.node_id, now, health), "loop:heartbeat")
-                await self._retry(lambda: self.store.publish_stats(json.dumps(figures, ensure_ascii=False)), "loop:publish")
+                if not quiet:
+                    await self._retry(lambda: self.store.publish_stats(json.dumps(figures, ensure_ascii=False)),
+                                      "loop:publish")
             except StoreUnavailable:
                 return
-            except asyncio.CancelledError:
-                raise
             except StoreError:
-                pass          # logged with its reason by _retry
-            except Exception:
-                self.log.exception("acd.stats_failed")
+                pass          # a script error, logged with its reason by _retry: the figures come next time
             await asyncio.sleep(self.stats_interval_s)
 
     async def stats(self) -> dict:
@@ -149,6 +161,13 @@ class Loops:
         figures = await collect_stats(self.store, self.config, self.clock(), agents)
         figures["node"] = self.status
         return figures
+
+
+def _live(figures: dict) -> bool:
+    """Whether the figures change with time alone (waits and talk times grow)."""
+    agents = figures["total"].get("agents", {})
+    busy = sum(agents.get(s, 0) for s in (AgentState.RINGING, AgentState.TALKING, AgentState.WRAPUP))
+    return busy > 0 or any(q.get("waiting") for q in figures["queues"])
 
 
 async def collect_stats(store: Store, config: AcdConfig, now: float, agents: list[Agent] | None = None) -> dict:

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import time
+import functools
 from collections import deque
 from typing import Iterable
 
+from acd.leases import MemoryLeases
 from acd.model import ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallState, Offer
 from acd.stats import ABANDONED, ANSWERED as OUT_ANSWERED, DAY_S
 from acd.store import MISS_STATUSES, Handler, Store, _callback_for, enter, snapshot_depth
+
+
+def _writes(method):
+    """Counts the writes (see :meth:`MemoryStore.changes`); a write that changed nothing still
+    counts: the count only ever says "maybe changed" or "certainly not"."""
+
+    @functools.wraps(method)
+    async def counted(self, *args, **kwargs):
+        self._changes += 1
+        return await method(self, *args, **kwargs)
+
+    return counted
 
 
 class MemoryStore(Store):
@@ -34,7 +47,8 @@ class MemoryStore(Store):
         self._handlers: list[Handler] = []
         self._epoch = ""
         self._nodes: dict[str, tuple[float, str]] = {}
-        self._owners: dict[str, tuple[str, float]] = {}   # channel -> (node, lease until, monotonic)
+        self.leases = MemoryLeases()
+        self._changes = 0
         self.stats_payload = ""
 
     def _enter(self, agent: Agent, state: str, now: float) -> None:
@@ -44,27 +58,15 @@ class MemoryStore(Store):
         else:
             self._avail.pop(agent.id, None)
 
-    # -- which node owns which live channel -----------------------------------------------------
-    async def lease_channels(self, node, channels, lease_s):
-        now = time.monotonic()
-        won = []
-        for ch in channels:
-            owner = self._owners.get(ch)
-            if owner is None or owner[0] == node or owner[1] < now:
-                self._owners[ch] = (node, now + lease_s)
-                won.append(ch)
-        return won
-
-    async def release_channel(self, node, channel):
-        owner = self._owners.get(channel)
-        if owner is not None and owner[0] == node:
-            del self._owners[channel]
-            return True
-        return False
-
     # -- notifications ----------------------------------------------------------------------
-    async def subscribe(self, handler: Handler) -> None:
+    async def listen(self, handler: Handler) -> None:
+        """Deliver this store's events to ``handler`` until cancelled (see Store.listen)."""
         self._handlers.append(handler)
+        try:
+            handler("resubscribed", "")
+            await asyncio.Event().wait()
+        finally:
+            self._handlers.remove(handler)
 
     def _notify(self, kind: str, payload: str = "") -> None:
         if not self._handlers:
@@ -73,12 +75,16 @@ class MemoryStore(Store):
         for h in self._handlers:
             loop.call_soon(h, kind, payload)
 
+    async def changes(self) -> int:
+        return self._changes
+
     async def ensure_epoch(self, node: str, now: float) -> str:
         if not self._epoch:
             self._epoch = f"{node}@{now!r}"
         return self._epoch
 
     # -- agents -----------------------------------------------------------------------------
+    @_writes
     async def sync_agents(self, agents: Iterable[Agent], now: float) -> None:
         for a in agents:
             cur = self._agents.get(a.id)
@@ -110,6 +116,7 @@ class MemoryStore(Store):
             agent.idle_since = now
             self._notify("kick")
 
+    @_writes
     async def agent_action(self, agent_id: str, action: str, reason: str, now: float) -> Agent:
         agent = self._agent(agent_id)
         st = agent.state
@@ -163,6 +170,7 @@ class MemoryStore(Store):
         a = self._agents.get(agent_id)
         return Agent.from_dict(a.to_dict()) if a else None
 
+    @_writes
     async def restore_agent(self, agent: Agent) -> bool:
         if agent.id in self._agents:
             return False
@@ -193,6 +201,7 @@ class MemoryStore(Store):
         i = bisect.bisect_left(lst, key)
         return i + 1 if i < len(lst) and lst[i] == key else 0
 
+    @_writes
     async def enqueue(self, call: Call) -> int:
         cur = self._calls.get(call.call_id)
         if cur is not None and cur.state in (CallState.WAITING, CallState.OFFERED, CallState.CONNECTED):
@@ -212,15 +221,16 @@ class MemoryStore(Store):
         return [await self.get_call(cid) for cid in call_ids]
 
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
-        agents = list(self._avail.values())
         calls: list[Call] = []
-        if not agents:
-            return agents, calls
+        if not self._avail or not any(self._wait.values()):
+            return [], calls          # nothing to decide: an idle node's round reads no agents
+        agents = list(self._avail.values())
         per_queue = snapshot_depth(limit, len(agents))
         for lst in self._wait.values():
             calls.extend(self._calls[cid] for _, cid in lst[:per_queue])
         return agents, calls
 
+    @_writes
     async def claim(self, pairs, now):
         offers = []
         for call_id, agent_id, ring_timeout, grace in pairs:
@@ -259,6 +269,7 @@ class MemoryStore(Store):
         while log and log[0][0] < now - DAY_S:
             log.popleft()
 
+    @_writes
     async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0,
                           max_attempts=1, reason=""):
         call = self._calls.get(call_id)
@@ -285,29 +296,30 @@ class MemoryStore(Store):
         return "requeued"
 
     def _answered(self, call: Call, agent: Agent | None, agent_id: str, now: float) -> str:
-        """An ANSWER stands even when late: only the call's owner dials for it (see lua.RING_RESULT)."""
+        """An ANSWER applies only to the call it names, never binds an agent talking on another
+        call, and stands even when late: only the call's owner dials for it (see lua.RING_RESULT)."""
         if call.state == CallState.CONNECTED and call.agent_id == agent_id:
             return "connected"
         if call.state not in (CallState.OFFERED, CallState.WAITING):
             return "stale"
-        if call.state == CallState.WAITING or call.agent_id != agent_id:
-            if agent is None or (agent.state == AgentState.TALKING and agent.call_id != call.call_id):
-                return "stale"
-            ringing = self._calls.get(agent.call_id) if agent.state == AgentState.RINGING else None
-            if ringing is not None and ringing is not call and ringing.state == CallState.OFFERED \
-                    and ringing.agent_id == agent_id:
-                self._requeue(ringing)   # re-offered meanwhile: one call at a time (see lua.RING_RESULT)
-            other = self._agents.get(call.agent_id) if call.state == CallState.OFFERED else None
-            if other is not None and other.call_id == call.call_id and other.state == AgentState.RINGING:
-                self._make_available(other, now)
-            if call.state == CallState.WAITING:
-                self._wait_remove(call)
+        if agent is None or (agent.state == AgentState.TALKING and agent.call_id != call.call_id):
+            if call.state == CallState.OFFERED and call.agent_id == agent_id:
+                self._requeue(call)
+            return "stale"
+        ringing = self._calls.get(agent.call_id) if agent.state == AgentState.RINGING else None
+        if ringing is not None and ringing is not call and ringing.state == CallState.OFFERED \
+                and ringing.agent_id == agent_id:
+            self._requeue(ringing)   # re-offered meanwhile: one call at a time
+        other = self._agents.get(call.agent_id) if call.state == CallState.OFFERED and call.agent_id != agent_id else None
+        if other is not None and other.call_id == call.call_id and other.state == AgentState.RINGING:
+            self._make_available(other, now)
+        if call.state == CallState.WAITING:
+            self._wait_remove(call)
         call.state, call.answered_at, call.agent_id = CallState.CONNECTED, now, agent_id
         self._offers.pop(call.call_id, None)
-        if agent is not None:
-            self._enter(agent, AgentState.TALKING, now)
-            agent.misses = 0
-            agent.call_id = call.call_id
+        self._enter(agent, AgentState.TALKING, now)
+        agent.misses = 0
+        agent.call_id = call.call_id
         self._log(call, OUT_ANSWERED, now - call.enqueued_at, now)
         return "connected"
 
@@ -326,6 +338,7 @@ class MemoryStore(Store):
         self._requeue(call)
         return "retry"
 
+    @_writes
     async def call_ended(self, call_id, agent_id, talk_s, now, wrapup_s):
         call = self._calls.get(call_id)
         if call is None or call.state != CallState.CONNECTED or call.agent_id != agent_id:
@@ -356,6 +369,7 @@ class MemoryStore(Store):
             if call is not None and call.state in (CallState.ENDED, CallState.ABANDONED, CallState.FAILED):
                 del self._calls[cid]
 
+    @_writes
     async def release_wrapups(self, now):
         self._purge(now)
         done = [aid for aid, until in self._wrap.items() if until <= now]
@@ -368,6 +382,7 @@ class MemoryStore(Store):
                 released.append(aid)
         return released
 
+    @_writes
     async def reap_offers(self, now, max_reaps=3):
         expired = [cid for cid, until in self._offers.items() if until <= now]
         for cid in expired:
@@ -385,6 +400,7 @@ class MemoryStore(Store):
                 self._requeue(call)
         return expired
 
+    @_writes
     async def abandon(self, call_id, now, callback):
         call = self._calls.get(call_id)
         if call is None or call.kind != CallKind.CALL or call.state not in (CallState.WAITING, CallState.OFFERED):
@@ -406,6 +422,7 @@ class MemoryStore(Store):
         self._wait_add(cb)
         return cb.call_id
 
+    @_writes
     async def request_callback(self, call_id, now, number=""):
         call = self._calls.get(call_id)
         if call is None or call.kind != CallKind.CALL or call.state != CallState.WAITING or not number:
@@ -437,7 +454,9 @@ class MemoryStore(Store):
     async def queues_seen(self):
         return sorted(set(self._wait) | set(self._outcomes))
 
+    @_writes
     async def restore_call(self, call, now):
+        """See lua.RESTORE_CALL: never binds an agent another call already holds."""
         cur = self._calls.get(call.call_id)
         if cur is not None and cur.state not in (CallState.WAITING, CallState.OFFERED, CallState.CONNECTED):
             return False
@@ -450,11 +469,19 @@ class MemoryStore(Store):
             self._notify("kick")
             return True
         agent = self._agents.get(stored.agent_id)
+        taken = agent is not None and agent.call_id not in ("", stored.call_id) \
+            and agent.state in (AgentState.RINGING, AgentState.TALKING)
+        if stored.state == CallState.OFFERED and (taken or agent is None):
+            self._requeue(stored)
+            return False
+        if taken:
+            stored.agent_id = ""
+            return False
+        if stored.state == CallState.OFFERED:
+            self._offers[stored.call_id] = stored.offer_until
         if agent is not None:
             self._wrap.pop(agent.id, None)
             want = AgentState.RINGING if stored.state == CallState.OFFERED else AgentState.TALKING
-            if stored.state == CallState.OFFERED:
-                self._offers[stored.call_id] = stored.offer_until
             if agent.state != want:
                 self._enter(agent, want, now)
             agent.call_id = stored.call_id

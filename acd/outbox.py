@@ -3,7 +3,8 @@
 A call ended, an agent's ring result, an abandon: if one of these is lost, an agent
 stays ``talking`` for good or a caller is never put back in line.  So the ACD does
 not run them on the caller's task; it puts them here and waits for them only a
-little (``redis.write_wait_s``).  One supervised drain task runs them:
+little (``redis.write_wait_s``).  One drain loop, kept running by the node's supervision
+tree (hotline/supervise.py: a crash is logged and the drain restarts), runs them:
 
 - in order per key (``call:<id>``, ``agent:<id>``): a write starts only when every
   earlier write sharing one of its keys has landed or been given up; writes with
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from acd.model import StoreUnavailable
+from hotline.supervise import Supervisor
 
 Attempt = Callable[[Callable[[], Awaitable[Any]], str], Awaitable[Any]]
 
@@ -56,13 +58,16 @@ class Write:
 
 
 class Outbox:
-    def __init__(self, attempt: Attempt, log, *, backoff_max_s: float = 2.0, max_inflight: int = 32) -> None:
+    def __init__(self, attempt: Attempt, log, *, backoff_max_s: float = 2.0, max_inflight: int = 32,
+                 tree: Supervisor | None = None) -> None:
         self._attempt = attempt      # runs one op once; raises StoreUnavailable when it may be retried
         self.log = log
         self.backoff_max_s = backoff_max_s
         self.max_inflight = max_inflight
         self._queue: deque[Write] = deque()
-        self._inflight: set[asyncio.Task] = set()
+        #: The scope the drain and each write's task run in (the ACD's ``acd-writes``).
+        self.tasks = tree if tree is not None else Supervisor("acd-writes", log=log)
+        self._inflight: dict[asyncio.Task, Write] = {}
         self._wake = asyncio.Event()
         self._drain_task: asyncio.Task | None = None
         self._down = False
@@ -111,15 +116,7 @@ class Outbox:
             self._wake.set()
             await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         left = list(self._queue)
-        for task in [self._drain_task, *self._inflight]:
-            if task is not None:
-                task.cancel()
-        for task in [self._drain_task, *self._inflight]:
-            if task is not None:
-                try:
-                    await task
-                except BaseException:
-                    pass
+        await self.tasks.cancel_all()
         self._drain_task = None
         if left:
             self.log.error("acd.writes_left", count=len(left),
@@ -129,22 +126,15 @@ class Outbox:
     # -- the drain ----------------------------------------------------------------------------
     def _ensure_drain(self) -> None:
         if self._drain_task is None or self._drain_task.done():
-            self._drain_task = asyncio.get_running_loop().create_task(self._supervise(), name="acd-outbox")
-
-    async def _supervise(self) -> None:
-        """The drain must outlive its own bugs: a crash is logged and the drain starts again."""
-        while True:
-            try:
-                await self._drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.log.exception("acd.outbox_crashed")
-                for w in self._queue:
-                    w.running = False
-                await asyncio.sleep(0.1)
+            self._drain_task = self.tasks.keep_running(self._drain, name="acd-outbox", log=self.log,
+                                                       max_s=self.backoff_max_s)
 
     async def _drain(self) -> None:
+        """Until cancelled.  After a crash of an earlier run, a write whose task is gone is free
+        to start again (its op is idempotent); one still in flight is left to finish."""
+        live = set(self._inflight.values())
+        for w in self._queue:
+            w.running = w in live
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
@@ -170,8 +160,8 @@ class Outbox:
             if free and not w.running:
                 w.running = True
                 budget -= 1
-                task = asyncio.get_running_loop().create_task(self._try(w), name=f"acd-write {w.what}")
-                self._inflight.add(task)
+                task = self.tasks.spawn(self._try(w), name=f"acd-write {w.what}", log=self.log)
+                self._inflight[task] = w
 
     async def _try(self, w: Write) -> None:
         loop = asyncio.get_running_loop()
@@ -209,7 +199,7 @@ class Outbox:
             if not w.future.done():
                 w.future.set_result(result)
         finally:
-            self._inflight.discard(asyncio.current_task())
+            self._inflight.pop(asyncio.current_task(), None)
             self._wake.set()
 
     def _remove(self, w: Write) -> None:

@@ -2,27 +2,30 @@
 
 Two kinds of failure matter to the ACD.  A *server condition* (out of memory under
 ``noeviction``, still loading its data set, a script running too long, a replica
-that lost its master or is read-only, a lost connection, no answer in time) passes
-by itself: :class:`StoreUnavailable`, retried.  Anything else from a script or a
-command is a bug or corrupt data that no retry will mend: :class:`StoreScriptError`,
-logged with the script's name and Redis's text.  Either way the reason is kept.
+that lost its master or is read-only -- the old master during a Sentinel failover --,
+a lost connection, no answer in time) passes by itself: :class:`StoreUnavailable`,
+retried.  Anything else from a script or a command is a bug or corrupt data that no
+retry will mend: :class:`StoreScriptError`, logged with the script's name and Redis's
+text.  Either way the reason is kept.
 
-asyncio-redis 0.16 turns every EVALSHA error into a bare ``ScriptKilledError``; the
-Redis text survives as the exception's ``__context__``, which is where it is read.
+redis-py strips the error code off the message (``OOM``, ``READONLY``...) and keeps it
+in ``status_code``; the code is put back so that the reason reads as Redis wrote it.
+It also files some server replies under ``ConnectionError`` (a wrong password, "max
+number of clients", LOADING), so a reply is recognised by its code, not by its class.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
-import asyncio_redis
-from asyncio_redis.exceptions import ConnectionLostError, NoAvailableConnectionsInPoolError, NotConnectedError
+from redis import exceptions as rx
 
 from acd.model import StoreError, StoreScriptError, StoreUnavailable
 
 #: Errors that mean "the link is gone", not "Redis said no".
-LINK_DOWN = (ConnectionLostError, NotConnectedError, NoAvailableConnectionsInPoolError, OSError, EOFError)
+LINK_DOWN = (rx.ConnectionError, rx.TimeoutError, OSError, EOFError, asyncio.TimeoutError)
 
 #: Redis error codes of conditions that clear without us (redis.io/docs/reference/...: each
 #: is the first word of the error line; in a script on Redis 6 it follows ``-``).
@@ -32,20 +35,21 @@ _TRANSIENT = re.compile(r"(?:^|-)(%s)\b" % "|".join(TRANSIENT_CODES))
 _CLIENTS = "max number of clients reached"
 
 
-class ScriptMissing(StoreUnavailable):
-    """NOSCRIPT: Redis restarted and forgot the scripts; load them again and retry."""
+def redis_text(exc: BaseException) -> str | None:
+    """Redis's own error line (code first), or None when ``exc`` is no reply from Redis."""
+    if not isinstance(exc, rx.RedisError):
+        return None
+    code = getattr(exc, "status_code", None)
+    if code is None and not isinstance(exc, rx.ResponseError):
+        return None          # raised by the client itself: the link, a timeout
+    text = str(exc).strip()
+    return f"{code} {text}" if code and not text.startswith(code) else text
 
 
-def redis_text(exc: BaseException) -> str:
-    """Redis's own error line, wherever asyncio-redis put it."""
-    seen = 0
-    cur: BaseException | None = exc
-    while cur is not None and seen < 4:
-        if isinstance(cur, asyncio_redis.exceptions.ErrorReply):
-            return str(cur.args[0] if cur.args else cur).strip()
-        cur = cur.__context__ or cur.__cause__
-        seen += 1
-    return str(exc).strip() or type(exc).__name__
+def link_reason(exc: BaseException) -> str:
+    """Why the link failed, in a few words (redis-py's message names the address already)."""
+    detail = str(exc).strip()
+    return type(exc).__name__ + (f": {detail}" if detail and detail != "None" else "")
 
 
 def is_transient(text: str) -> bool:
@@ -57,13 +61,12 @@ def classify(exc: BaseException, op: str, address: str) -> StoreError:
     """The store error to raise for ``exc`` met while running ``op`` on Redis at ``address``."""
     if isinstance(exc, StoreError):
         return exc
-    if isinstance(exc, LINK_DOWN):
-        detail = str(exc).strip()
-        reason = type(exc).__name__ + (f": {detail}" if detail and detail != "None" else "")
-        return StoreUnavailable(f"Redis at {address}: {op}: {reason}", op=op, reason=reason)
     text = redis_text(exc)
-    if text.startswith("NOSCRIPT"):
-        return ScriptMissing(f"Redis at {address}: {op}: {text}", op=op, reason=text)
+    if text is None:
+        if isinstance(exc, LINK_DOWN):
+            reason = link_reason(exc)
+            return StoreUnavailable(f"Redis at {address}: {op}: {reason}", op=op, reason=reason)
+        text = str(exc).strip() or type(exc).__name__
     if is_transient(text):
         return StoreUnavailable(f"Redis at {address}: {op}: {text}", op=op, reason=text)
     return StoreScriptError(f"Redis at {address}: {op} failed: {text}", op=op, reason=text)

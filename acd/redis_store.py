@@ -1,241 +1,237 @@
-"""The shared store: Redis through asyncio-redis, every state change one Lua script.
+"""The shared store: Redis through redis-py's asyncio client, every state change one Lua script.
 
 Connection handling is the point of this module.  At start, an unreachable Redis
-is one clear error naming the address (:class:`RedisUnreachable`).  Mid-run, every
-call keeps Redis's own reason when it fails and says whether waiting helps
-(acd/redis_faults.py): :class:`StoreUnavailable` for a passing condition (link down,
-out of memory, loading, busy, read-only, no answer within ``call_timeout_s``), which
-the ACD retries with backoff, and :class:`StoreScriptError` for a bug, never retried.
-Since each script either ran whole or not at all, a retry never assigns anything
-twice.  Scripts are registered once and re-loaded if Redis forgets them (a restart
-empties its script cache).  Every call slower than ``slow_call_s`` is logged with its
-duration and name.
+is one clear error naming the address (:class:`RedisUnreachable`, acd/redis_connect.py).
+Mid-run, every call keeps Redis's own reason when it fails and says whether waiting
+helps (acd/redis_faults.py): :class:`StoreUnavailable` for a passing condition (link
+down, out of memory, loading, busy, read-only, a failover under way, no answer within
+``call_timeout_s``), which the ACD retries with backoff, and :class:`StoreScriptError`
+for a bug, never retried.  Since each script either ran whole or not at all, a retry
+never assigns anything twice.  Every call slower than ``slow_call_s`` is logged with
+its duration and name.
+
+Scripts run as redis-py Script objects, registered once: they load themselves again
+when Redis forgot them (a restart, a promoted replica).  KEYS are the script's declared
+keys under the prefix and ARGV[1] is the prefix (acd/lua.py): the prefix carries a hash
+tag, so every key a script builds lives in the same Cluster slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
-import asyncio_redis
+from redis import exceptions as rx
 
-from acd import lua
-from acd.config import PASSWORD_ENV, RedisConfig
-from acd.model import AcdError, Agent, Call, Offer, StoreUnavailable
-from acd.redis_faults import ScriptMissing, SlowCalls, classify
+from acd import agents_view, lua
+from acd.config import RedisConfig
+from acd.model import AcdError, Agent, Call, Offer, StoreError, StoreUnavailable
+from acd.redis_connect import Link, RedisUnreachable, check_prefix, close_client, open_client, parse_address
+from acd.redis_faults import SlowCalls, classify, link_reason
 from acd.store import Handler, Store
-from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError, describe
 from hotline import log as logmod
 from hotline.backoff import pause_before_retry
 
+__all__ = ["RedisStore", "RedisUnreachable"]
 
-class RedisUnreachable(UserError):
-    """Redis cannot be reached at start; str() is the one line to show (exit status 3)."""
-
-    code = EXIT_UNREACHABLE
-
-
-def _resp(*parts: str) -> bytes:
-    out = [f"*{len(parts)}\r\n".encode()]
-    for part in parts:
-        data = part.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+#: The subscriber pings Redis after this long without a message, and counts the link as
+#: lost when the ping has no answer after as long again (a half-open TCP link says nothing).
+LISTEN_PING_S = 5.0
 
 
-async def probe(host: str, port: int, password: str | None = None, timeout: float = 3.0) -> None:
-    """Fail fast with the address (asyncio-redis itself would retry forever), and check the
-    password here, where a refusal can be one clear line (asyncio-redis only prints it)."""
-    where = f"{host}:{port}"
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except asyncio.TimeoutError:
-        raise RedisUnreachable(f"cannot reach Redis at {where}: timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise RedisUnreachable(f"cannot reach Redis at {where}: {describe(exc)}") from None
-    try:
-        if password:
-            writer.write(_resp("AUTH", password))
-        writer.write(_resp("PING"))
-        await writer.drain()
-        replies = [await asyncio.wait_for(reader.readline(), timeout) for _ in range(2 if password else 1)]
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
-        raise RedisUnreachable(f"cannot talk to Redis at {where}: {type(exc).__name__}") from None
-    finally:
-        writer.close()
-    for line in replies:
-        text = line.decode(errors="replace").strip()
-        if not text:
-            raise RedisUnreachable(f"cannot talk to Redis at {where}: connection closed")
-        if text.startswith("-"):
-            hint = "" if password else f" (set ${PASSWORD_ENV} or redis.password_file)"
-            refused = RedisUnreachable(f"Redis at {where} refused us: {text[1:].split('. ')[0]}{hint}")
-            refused.code = EXIT_USER        # it answered: the password in the config is the mistake
-            raise refused
+#: ``server_clock`` for tests whose fake clock is the only clock: deadlines use the ``now``
+#: each call is given, as in the memory store (production leaves ``server_clock`` None: TIME).
+CALLERS_CLOCK = "caller"
 
 
 class RedisStore(Store):
-    def __init__(self, pool, host: str, port: int, prefix: str, password: str | None, db: int, *,
-                 slow_call_s: float = 1.0, call_timeout_s: float = 10.0):
-        self._pool = pool
-        self.host, self.port, self.prefix = host, port, prefix
-        self.address = f"{host}:{port}"
-        self._password, self._db = password, db
-        self._scripts: dict[str, str] = {}     # name -> sha
-        self._sub_task: asyncio.Task | None = None
-        self._sub_conn = None
-        self._closed = False
+    def __init__(self, client, link: Link, prefix: str, *, sentinel=None, poolsize: int = 4,
+                 slow_call_s: float = 1.0, call_timeout_s: float = 10.0,
+                 server_clock: Callable[[], float] | str | None = None):
+        self.redis = client
+        self._sentinel = sentinel
+        self.link, self.prefix = link, prefix
+        self.host, self.port = link.host, link.port
+        self.address = link.address
         self.call_timeout_s = call_timeout_s
+        self.server_clock = server_clock
+        self._in_flight = asyncio.Semaphore(poolsize)   # calls at once; the others wait their turn
+        self._scripts: dict[lua.Script, object] = {}      # -> redis-py AsyncScript
         self.log = logmod.get("acd.redis", store=self.address)
         self.slow = SlowCalls(self.log, slow_call_s)
 
+    @property
+    def _pool(self):
+        """The client, under the name tests that read keys directly still use."""
+        return self.redis
+
     @classmethod
-    async def connect(cls, host: str = "127.0.0.1", port: int = 6379, *, prefix: str = "hotline:",
+    async def connect(cls, host: str = "127.0.0.1", port: int = 6379, *, prefix: str = "{hotline}:",
                       password: str | None = None, db: int = 0, poolsize: int = 4,
-                      slow_call_s: float = 1.0, call_timeout_s: float = 10.0) -> "RedisStore":
-        await probe(host, port, password)
-        try:
-            pool = await asyncio.wait_for(
-                asyncio_redis.Pool.create(host=host, port=port, password=password, db=db,
-                                          poolsize=poolsize, auto_reconnect=True), 10)
-        except asyncio.TimeoutError:
-            raise RedisUnreachable(f"cannot reach Redis at {host}:{port}: no answer") from None
-        except asyncio_redis.exceptions.ErrorReply as exc:
-            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {exc.args[0] if exc.args else exc}") from None
-        for conn in getattr(pool, "_connections", []):
-            _cap_reconnect_backoff(conn)
-        store = cls(pool, host, port, prefix, password, db, slow_call_s=slow_call_s, call_timeout_s=call_timeout_s)
+                      slow_call_s: float = 1.0, call_timeout_s: float = 10.0,
+                      sentinels: Iterable[str | tuple[str, int]] = (), service_name: str = "mymaster",
+                      server_clock: Callable[[], float] | str | None = None) -> "RedisStore":
+        """Connect (through ``sentinels`` when given: then host and port are not used)."""
+        check_prefix(prefix)
+        link = Link(host, port, password, db, tuple(parse_address(s) if isinstance(s, str) else tuple(s)
+                                                   for s in sentinels), service_name)
+        client, sentinel = await open_client(link, call_timeout_s=call_timeout_s)
+        store = cls(client, link, prefix, sentinel=sentinel, poolsize=poolsize, slow_call_s=slow_call_s,
+                    call_timeout_s=call_timeout_s, server_clock=server_clock)
         try:
             await store._load_scripts()
-        except Exception as exc:
-            pool.close()
-            raise RedisUnreachable(f"Redis at {host}:{port} refused us: {classify(exc, 'SCRIPT LOAD', store.address).reason}") from None
+        except StoreError as exc:
+            await store.close()
+            raise RedisUnreachable(f"Redis at {link.address} refused us: {exc.reason}",
+                                   address=link.address, reason=exc.reason) from None
         return store
 
     @classmethod
-    async def from_config(cls, cfg: RedisConfig) -> "RedisStore":
+    async def from_config(cls, cfg: RedisConfig, *,
+                          server_clock: Callable[[], float] | str | None = None) -> "RedisStore":
         """Connect as config/acd.yaml's ``redis`` section says (password from env or file)."""
         return await cls.connect(cfg.host, cfg.port, prefix=cfg.prefix, password=cfg.password(), db=cfg.db,
-                                 poolsize=cfg.poolsize, slow_call_s=cfg.slow_call_s, call_timeout_s=cfg.call_timeout_s)
+                                 poolsize=cfg.poolsize, slow_call_s=cfg.slow_call_s,
+                                 call_timeout_s=cfg.call_timeout_s, sentinels=cfg.sentinels,
+                                 service_name=cfg.service_name, server_clock=server_clock)
 
     async def _load_scripts(self) -> None:
-        for name, code in lua.SCRIPTS.items():
-            self._scripts[name] = await self._call("SCRIPT LOAD", "script_load", code)
+        """Load every script at start, in one round trip: a script Redis cannot compile is
+        found now, not at the first call that needs it."""
+        runners = [self._runner(s) for s in lua.SCRIPTS.values()]
+
+        async def load():
+            pipe = self.redis.pipeline(transaction=False)
+            for r in runners:
+                pipe.script_load(r.script)
+            await pipe.execute()
+
+        await self._call("SCRIPT LOAD", load)
+
+    def _runner(self, script: lua.Script):
+        runner = self._scripts.get(script)
+        if runner is None:
+            runner = self._scripts[script] = self.redis.register_script(script.source)
+        return runner
 
     async def close(self) -> None:
-        self._closed = True
-        if self._sub_task:
-            self._sub_task.cancel()
-            try:
-                await self._sub_task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._sub_conn is not None:
-            self._sub_conn.close()
-        self._pool.close()
-
-    # -- which node owns which live channel -----------------------------------------------------
-    async def lease_channels(self, node, channels, lease_s):
-        if not channels:
-            return []
-        return json.loads(await self._run("CHANNEL_LEASE", node, float(lease_s), *channels))
-
-    async def release_channel(self, node, channel):
-        return bool(await self._run("CHANNEL_RELEASE", node, channel))
+        await close_client(self.redis, self._sentinel)
 
     # -- plumbing ---------------------------------------------------------------------------
-    async def _call(self, op: str, method: str, *args):
-        """One Redis call, timed, its failure classified (acd.redis_faults).
-
-        The query runs as its own task that is never cancelled: asyncio-redis breaks a
-        connection for good when a waiting query is cancelled and its answer is an error
-        (it sets an exception on a cancelled future inside its reader).  A caller that
-        gives up (timeout, cancellation) leaves the task to finish on its own.
-        """
-        conn = self._pool._get_free_connection()
-        if conn is None:
-            raise StoreUnavailable(f"Redis at {self.address}: {op}: no connection", op=op, reason="no connection")
+    async def _call(self, op: str, fn, *args):
+        """One Redis call, timed, bounded by ``call_timeout_s`` (waiting for a turn included),
+        its failure classified (acd.redis_faults).  A call given up on is cut off with its
+        connection, which redis-py drops rather than reuse half-read."""
         started = time.monotonic()
-        task = asyncio.ensure_future(getattr(conn, method)(*args))
-        task.add_done_callback(_consume)
-        done, _ = await asyncio.wait((task,), timeout=self.call_timeout_s)
-        elapsed = time.monotonic() - started
-        if not done:
-            self.slow.note(op, elapsed, answered=False)
-            task.add_done_callback(lambda t: self.slow.note(op, time.monotonic() - started))
-            # a connection that does not answer may be half-open: drop it, asyncio-redis reconnects
-            transport = getattr(conn.protocol, "transport", None)
-            if transport is not None:
-                transport.abort()
+        try:
+            async with asyncio.timeout(self.call_timeout_s):
+                async with self._in_flight:
+                    result = await fn(*args)
+        except (TimeoutError, rx.TimeoutError):
+            self.slow.note(op, time.monotonic() - started, answered=False)
             reason = f"no answer within {self.call_timeout_s:g} s"
-            raise StoreUnavailable(f"Redis at {self.address}: {op}: {reason}", op=op, reason=reason)
-        self.slow.note(op, elapsed)
-        exc = task.exception()
-        if exc is not None:
+            raise StoreUnavailable(f"Redis at {self.address}: {op}: {reason}", op=op, reason=reason) from None
+        except Exception as exc:
+            self.slow.note(op, time.monotonic() - started)
             raise classify(exc, op, self.address) from None
-        return task.result()
+        self.slow.note(op, time.monotonic() - started)
+        return result
+
+    async def run_script(self, script: lua.Script, *args, channel_keys: list[str] = ()) -> object:
+        """Run ``script`` with KEYS = its declared keys under the prefix (then ``channel_keys``,
+        whole keys of one channel each: acd.leases), ARGV = [prefix, *args]."""
+        keys = [self.prefix + k for k in script.keys] + list(channel_keys)
+        argv = [self.prefix, *[a if isinstance(a, str) else _num(a) for a in args]]
+        return await self._call(script.name, self._runner(script), keys, argv)
 
     async def _run(self, name: str, *args) -> object:
-        argv = [self.prefix, *[a if isinstance(a, str) else _num(a) for a in args]]
-        try:
-            reply = await self._call(name, "evalsha", self._scripts[name], [], argv)
-        except ScriptMissing:
-            # Redis restarted and forgot its scripts: load them again, run once more
-            await self._load_scripts()
-            reply = await self._call(name, "evalsha", self._scripts[name], [], argv)
-        return await reply.return_value()
+        return await self.run_script(lua.SCRIPTS[name], *args)
 
-    async def _cmd(self, method: str, *args):
-        return await self._call(method.partition("_")[0].upper(), method, *args)
+    async def _cmd(self, method: str, *args, **options):
+        fn = getattr(self.redis, method)
+        return await self._call(method.upper(), functools.partial(fn, **options) if options else fn, *args)
+
+    def _server_now(self, now: float) -> str:
+        """'' asks the scripts to use Redis's clock; tests that play the server's clock pass theirs
+        (:data:`CALLERS_CLOCK`: the ``now`` each call is given, as the memory store does)."""
+        if self.server_clock is None:
+            return ""
+        return _num(now if self.server_clock == CALLERS_CLOCK else self.server_clock())
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    async def subscribe(self, handler: Handler) -> None:
-        """One subscriber connection per node; re-subscribes after Redis comes back."""
+    # -- events -----------------------------------------------------------------------------
+    async def listen(self, handler: Handler) -> None:
+        """Deliver ``<prefix>events`` to ``handler`` until cancelled (see Store.listen).
+
+        Every failure is logged and the feed starts again, with ``("resubscribed", "")``
+        once it listens: the handler catches up on what it may have missed.  A handler
+        that raises missed its event, so it gets the same.
+        """
         channel = self.prefix + "events"
+        attempt = 0
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                async with asyncio.timeout(self.call_timeout_s):
+                    await pubsub.subscribe(channel)
+                    while (await pubsub.get_message(timeout=None) or {}).get("type") != "subscribe":
+                        pass
+                if attempt:
+                    self.log.info("acd.subscriber_back", attempts=attempt)
+                attempt = 0
+                self._deliver(handler, "resubscribed", "")
+                await self._feed(pubsub, handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:        # the link broke: log, wait, subscribe again
+                reason = f"no answer within {self.call_timeout_s:g} s" if isinstance(
+                    exc, (TimeoutError, rx.TimeoutError)) else link_reason(exc)
+                self.log.warning("acd.subscriber_lost" if attempt == 0 else "acd.subscriber_down",
+                                 error=reason, attempt=attempt,
+                                 exc_info=not isinstance(exc, (rx.RedisError, OSError, StoreError)))
+                await pause_before_retry(attempt, 0.1, 2.0)
+                attempt += 1
+            finally:
+                await _quietly(pubsub.aclose())
 
-        async def loop():
-            attempt = 0
-            while not self._closed:
-                try:
-                    conn = await asyncio_redis.Connection.create(
-                        self.host, self.port, password=self._password, db=self._db, auto_reconnect=False)
-                except (OSError, asyncio_redis.exceptions.Error) as exc:
-                    if attempt == 0:
-                        self.log.warning("acd.subscriber_down", error=str(exc) or type(exc).__name__)
-                    await pause_before_retry(attempt, 0.1, 2.0)
-                    attempt += 1
-                    continue
-                self._sub_conn = conn
-                try:
-                    sub = await conn.start_subscribe()
-                    await sub.subscribe([channel])
-                    if attempt:
-                        self.log.info("acd.subscriber_back", attempts=attempt)
-                    attempt = 0
-                    handler("resubscribed", "")
-                    while True:
-                        msg = await sub.next_published()
-                        kind, _, payload = msg.value.partition(":")
-                        handler(kind, payload)
-                except asyncio.CancelledError:
-                    conn.close()
-                    raise
-                except Exception as exc:   # the connection broke, or a handler failed: log, resubscribe
-                    conn.close()
-                    self.log.warning("acd.subscriber_lost", error=str(exc) or type(exc).__name__,
-                                     exc_info=not isinstance(exc, (OSError, asyncio_redis.exceptions.Error)))
-                    await pause_before_retry(attempt, 0.1, 2.0)
-                    attempt += 1
+    async def _feed(self, pubsub, handler: Handler) -> None:
+        pinged = False
+        while True:
+            msg = await pubsub.get_message(timeout=LISTEN_PING_S)
+            if msg is None:
+                if pinged:
+                    raise StoreUnavailable(f"no answer to PING within {LISTEN_PING_S:g} s",
+                                           op="SUBSCRIBE", reason="no answer to PING")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False
+            if msg.get("type") == "message":
+                kind, _, payload = str(msg["data"]).partition(":")
+                self._deliver(handler, kind, payload)
 
-        self._sub_task = asyncio.create_task(loop(), name="acd-redis-subscriber")
+    def _deliver(self, handler: Handler, kind: str, payload: str) -> None:
+        try:
+            handler(kind, payload)
+        except Exception as exc:
+            self.log.error("acd.subscriber_handler_failed", kind=kind, error=str(exc) or type(exc).__name__,
+                           exc_info=True)
+            if kind != "resubscribed":
+                self._deliver(handler, "resubscribed", "")
 
     # -- operations -------------------------------------------------------------------------
     async def ensure_epoch(self, node, now):
         return await self._run("EPOCH", node, now)
+
+    async def server_id(self) -> str:
+        """The run id of the server answering: another after a failover or a restart, when the
+        data set stays but its last writes may be lost (acd.lifecycle reconciles them)."""
+        return str((await self._cmd("info", "server")).get("run_id", ""))
 
     async def sync_agents(self, agents: Iterable[Agent], now):
         batch = [json.dumps(a.to_dict(), ensure_ascii=False) for a in agents]
@@ -249,21 +245,20 @@ class RedisStore(Store):
         return Agent.from_dict(out["agent"])
 
     async def agents(self):
-        ids = await self._cmd("smembers_asset", self.key("agents"))
-        ids = sorted(ids)
-        if not ids:
-            return []
-        values = await self._mget([self.key("agent", i) for i in ids])
-        return [Agent.from_dict(json.loads(v)) for v in values if v]
+        rows = await self._call("AGENTS", agents_view.agent_records, self.redis, self.prefix)
+        return [Agent.from_dict(json.loads(v)) for _, v in rows]
 
     async def _mget(self, keys: list[str]) -> list[str | None]:
         out: list[str | None] = []
         for i in range(0, len(keys), 500):
-            out.extend(await self._cmd("mget_aslist", keys[i:i + 500]))
+            out.extend(await self._cmd("mget", keys[i:i + 500]))
         return out
 
+    async def changes(self):
+        return int(await self._cmd("get", self.key("changes")) or 0)
+
     async def get_agent(self, agent_id):
-        v = await self._cmd("get", self.key("agent", agent_id))
+        v = await self._cmd("get", agents_view.agent_key(self.prefix, agent_id))
         return Agent.from_dict(json.loads(v)) if v else None
 
     async def enqueue(self, call):
@@ -310,8 +305,8 @@ class RedisStore(Store):
         flat: list = []
         for call_id, agent_id, ring, grace in pairs:
             flat += [call_id, agent_id, ring, grace]
-        rows = json.loads(await self._run("CLAIM", now, *flat))
-        return [Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7])) for r in rows]
+        rows = json.loads(await self._run("CLAIM", self._server_now(now), *flat))
+        return [_offer(r) for r in rows]
 
     async def ring_result(self, call_id, agent_id, status, now, max_misses, party="agent", retry_s=0.0,
                           max_attempts=1, reason=""):
@@ -325,7 +320,7 @@ class RedisStore(Store):
         return json.loads(await self._run("RELEASE_WRAPUPS", now))
 
     async def reap_offers(self, now, max_reaps=3):
-        return json.loads(await self._run("REAP_OFFERS", now, max_reaps))
+        return json.loads(await self._run("REAP_OFFERS", self._server_now(now), max_reaps))
 
     async def abandon(self, call_id, now, callback):
         from acd.store import _callback_for
@@ -342,31 +337,27 @@ class RedisStore(Store):
 
     async def pop_callback(self):
         v = await self._run("POP_CALLBACK")
-        if not v:
-            return None
-        r = json.loads(v)
-        return Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7]))
+        return _offer(json.loads(v)) if v else None
 
     async def position(self, call_id):
         pos, queue = json.loads(await self._run("POSITION", call_id))
         return int(pos), queue
 
     async def queues_seen(self):
-        return sorted(await self._cmd("smembers_asset", self.key("queues")))
+        return sorted(await self._cmd("smembers", self.key("queues")))
 
     async def waiting(self):
         out = {}
         for q in await self.queues_seen():
-            items = await self._cmd("zrange_asdict", self.key("wait", q), 0, -1)
+            items = await self._cmd("zrange", self.key("wait", q), 0, -1, withscores=True)
             if items:
-                out[q] = sorted(items.items(), key=lambda kv: kv[1])
+                out[q] = sorted(items, key=lambda kv: kv[1])
         return out
 
     async def outcomes(self, queue, since):
-        items = await self._cmd("zrangebyscore_asdict", self.key("out", queue),
-                                asyncio_redis.ZScoreBoundary(float(since)), asyncio_redis.ZScoreBoundary("+inf"))
+        items = await self._cmd("zrangebyscore", self.key("out", queue), float(since), "+inf", withscores=True)
         rows = []
-        for member, ts in items.items():
+        for member, ts in items:
             _, outcome, wait = member.rsplit("|", 2)
             rows.append((ts, outcome, float(wait)))
         rows.sort()
@@ -384,7 +375,8 @@ class RedisStore(Store):
         return bool(await self._run("RESTORE_AGENT", json.dumps(agent.to_dict(), ensure_ascii=False)))
 
     async def restore_call(self, call, now):
-        return bool(await self._run("RESTORE_CALL", json.dumps(call.to_dict(), ensure_ascii=False), now))
+        return bool(await self._run("RESTORE_CALL", json.dumps(call.to_dict(), ensure_ascii=False), now,
+                                    self._server_now(now)))
 
     async def publish_stats(self, payload):
         await self._cmd("set", self.key("stats"), payload)
@@ -394,39 +386,33 @@ class RedisStore(Store):
         await self._cmd("hset", self.key("nodes"), node, json.dumps([now, status]))
 
     async def nodes(self):
-        raw = await self._cmd("hgetall_asdict", self.key("nodes"))
+        raw = await self._cmd("hgetall", self.key("nodes"))
         return {k: tuple(json.loads(v)) for k, v in raw.items()}
 
     async def delete_all(self) -> int:
         """Remove every key under this prefix (tests, and `acd reset`)."""
-        cursor = await self._cmd("scan", self.prefix + "*")
-        keys = []
-        while True:
-            k = await cursor.fetchone()
-            if k is None:
-                break
-            keys.append(k)
+        async def scan():
+            return [k async for k in self.redis.scan_iter(match=_glob_escape(self.prefix) + "*", count=500)]
+
+        keys = await self._call("SCAN", scan)
         for i in range(0, len(keys), 500):
-            await self._cmd("delete", keys[i:i + 500])
+            await self._cmd("delete", *keys[i:i + 500])
         return len(keys)
 
 
-#: asyncio-redis backs off reconnects up to 60 s; a hotline wants Redis back within seconds.
-RECONNECT_BACKOFF_MAX_S = 2.0
+def _offer(r: list) -> Offer:
+    return Offer(r[0], r[1], r[2], float(r[3]), r[4], r[5], r[6], int(r[7]))
 
 
-def _cap_reconnect_backoff(conn) -> None:
-    def increase():
-        conn._retry_interval = min(RECONNECT_BACKOFF_MAX_S, 1.5 * conn._retry_interval)
+async def _quietly(aw) -> None:
+    try:
+        await aw
+    except Exception:
+        pass
 
-    if hasattr(conn, "_increase_retry_interval"):
-        conn._increase_retry_interval = increase
 
-
-def _consume(task: asyncio.Task) -> None:
-    """Fetch a finished query's exception so that nobody reports it as never retrieved."""
-    if not task.cancelled():
-        task.exception()
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
 def _num(value) -> str:

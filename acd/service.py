@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from acd import recovery, routing
+from acd.api import CallbackTerms, QueueTerms
 from acd.callbacks import Callbacks
 from acd.config import AcdConfig, QueueConfig
 from acd.dispatch import Loops, collect_stats  # noqa: F401  (collect_stats: re-exported for the CLI)
+from acd.lifecycle import Lifecycle
 from acd.model import (
-    ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallRequest, CallState, EnqueueResult, Offer,
+    ANSWERED, AcdError, Agent, AgentState, Call, CallRequest, CallState, EnqueueResult, Offer,
     StoreError,
 )
 from acd.outbox import Outbox, agent_key, call_key
@@ -36,6 +38,7 @@ from acd.records import CallRecord
 from acd.store import Store
 from acd.store_access import StoreAccess
 from hotline import log
+from hotline.supervise import Supervisor
 
 RECOVERY_HOLD_S = recovery.RECOVERY_HOLD_S
 
@@ -51,7 +54,9 @@ class _Local:
     call: Call
 
 
-class Acd(StoreAccess, Callbacks, Loops):
+class Acd(Lifecycle, StoreAccess, Callbacks, Loops):
+    """Implements :class:`acd.api.AcdApi`, the engine's one way in."""
+
     def __init__(
         self,
         store: Store,
@@ -67,6 +72,7 @@ class Acd(StoreAccess, Callbacks, Loops):
         recovery_window_s: float = RECOVERY_WINDOW_S,
         max_reaps: int = 3,
         write_wait_s: float | None = None,
+        tree: Supervisor | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -88,16 +94,27 @@ class Acd(StoreAccess, Callbacks, Loops):
         self._agents_seen: dict[str, Agent] = {}
         self._kick = asyncio.Event()
         self._callback_ready = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
         self._epoch: str | None = None
+        self._server: str | None = None         # which server answered (a failover changes it)
+        self._recheck_server = False            # the subscription was lost: is it another server?
+        self._reconcile_until = 0.0             # after a failover: reconcile on every pass until then
+        self._left: dict[str, recovery.Left] = {}   # calls let go of lately, oldest first
         self._hold_until = 0.0                  # no dispatching before (recovery window)
+        self._hold_kick: asyncio.TimerHandle | None = None   # the round when the hold ends
         self._maint_passes = 0
         self._store_down_since: float | None = None
         self._down_reasons: set[str] = set()    # reasons logged during this outage
         self._down_last = ""                      # the latest one
         self._recover_lock = asyncio.Lock()
         self._running = False
-        self.outbox = Outbox(self._attempt, self.log, backoff_max_s=backoff_max_s)
+        #: This node's share of the runtime's supervision tree; an ACD run without the engine
+        #: (`acd` commands, tests, benchmarks) has a tree of its own, stopped with it.
+        self.tree = tree if tree is not None else Supervisor(f"acd {node_id}", log=self.log)
+        self._own_tree = tree is None
+        self.tasks = self.tree.scope("acd", log=self.log)      # loops, listening, offer checks
+        self._listening = asyncio.Event()
+        self.outbox = Outbox(self._attempt, self.log, backoff_max_s=backoff_max_s,
+                             tree=self.tree.scope("acd-writes", log=self.log))
         #: Told (kind, row) of every agent state change and callback this node makes: the
         #: records writer's agent history and callbacks tables (acd.db.writer).
         self.records_sink: Callable[[str, dict], None] | None = None
@@ -106,111 +123,19 @@ class Acd(StoreAccess, Callbacks, Loops):
         self.dispatched = 0          # offers this node made (status, benchmarks)
         self.claim_conflicts = 0     # pairs another node won first
         self.store_errors = 0
+        self.reconciled = 0          # calls told again after a failover lost their last writes
 
-    # -- life cycle -------------------------------------------------------------------------
-    async def start(self, *, loops: bool = True) -> None:
-        """Register the configured agents and subscribe; ``loops=False`` leaves dispatching to :meth:`tick`."""
-        now = self.clock()
-        self._epoch = await self.store.ensure_epoch(self.node_id, now)
-        await self.store.sync_agents(self.config.agents, now)
-        await self.store.subscribe(self._on_event)
-        self._agents_seen = {a.id: a for a in await self.store.agents()}
-        self._running = True
-        if loops:
-            self._tasks = [
-                asyncio.create_task(self._dispatch_loop(), name=f"acd-dispatch-{self.node_id}"),
-                asyncio.create_task(self._maintenance_loop(), name=f"acd-maint-{self.node_id}"),
-                asyncio.create_task(self._stats_loop(), name=f"acd-stats-{self.node_id}"),
-            ]
-        self.log.info("acd.started", store=self.store.address, agents=len(self.config.agents))
+    # -- the engine's API: terms --------------------------------------------------------------
+    def queue_ids(self) -> list[str]:
+        return list(self.config.queues)
 
-    async def stop(self, flush_s: float = 5.0) -> None:
-        """Stop this node's loops, let queued writes land for up to ``flush_s``, close the store.
-        Callers it held stay in the store for other nodes."""
-        self._running = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        self._tasks = []
-        for fut in self._waiters.values():
-            if not fut.done():
-                fut.cancel()
-        await self.outbox.stop(flush_s)
-        await self.store.close()
-        self.log.info("acd.stopped")
+    def queue_terms(self, queue_id: str) -> QueueTerms:
+        cfg = self._queue(queue_id)
+        return QueueTerms(cfg.id, float(cfg.wrapup_s), float(cfg.announce_every_s), float(cfg.callback_offer_after_s))
 
-    @property
-    def status(self) -> dict:
-        down = self._store_down_since
-        return {
-            "node": self.node_id,
-            "store": self.store.address,
-            "store_ok": down is None,
-            "store_down_since": down,
-            "store_errors": self.store_errors,
-            "waiting_here": sum(1 for lc in self._local.values() if lc.call.state == CallState.WAITING),
-            "dispatched": self.dispatched,
-            "claim_conflicts": self.claim_conflicts,
-            **self.outbox.status,
-        }
-
-    # -- Redis came back empty ----------------------------------------------------------------
-    async def _check_epoch(self) -> None:
-        async with self._recover_lock:
-            now = self.clock()
-            epoch = await self.store.ensure_epoch(self.node_id, now)
-            if self._epoch is None or epoch == self._epoch:
-                self._epoch = epoch
-                return
-            self.log.warning("acd.store_lost_state", store=self.store.address, calls_here=len(self._local))
-            await recovery.restore(self.store, self.config, self._agents_seen.values(),
-                                   [local.call for local in self._local.values()], now)
-            self._epoch = epoch
-            self._hold_until = recovery.hold_until(epoch, now, self.recovery_window_s)
-            self._kick.set()
-
-    # -- notifications ----------------------------------------------------------------------
-    def _on_event(self, kind: str, payload: str) -> None:
-        if kind == "offer":
-            if payload in self._waiters:
-                asyncio.get_running_loop().create_task(self._check_offer(payload))
-        elif kind == "kick":
-            self._kick.set()
-        elif kind == "callback":
-            self._callback_ready.set()
-        elif kind == "resubscribed":
-            # Messages may have been lost while the subscription was down.
-            self._kick.set()
-            self._callback_ready.set()
-            for call_id in list(self._waiters):
-                asyncio.get_running_loop().create_task(self._check_offer(call_id))
-
-    def _deliver(self, offer: Offer) -> None:
-        """Hand an offer to the caller waiting here, unless it already had this one or a newer one.
-
-        Notices race with the caller's own reports (a check started before a NOANSWER
-        can finish after it), so each offer carries the call's offer number.
-        """
-        fut = self._waiters.get(offer.call_id)
-        if fut is None or fut.done() or offer.seq <= self._seq.get(offer.call_id, 0):
-            return
-        self._seq[offer.call_id] = offer.seq
-        fut.set_result(offer)
-
-    async def _check_offer(self, call_id: str) -> None:
-        try:
-            call = await self.store.get_call(call_id)
-            if call is None or call.state != CallState.OFFERED or call.kind != CallKind.CALL:
-                return
-            agent = await self.store.get_agent(call.agent_id)
-        except StoreError:
-            return            # a notice only: the slow poll looks again
-        if agent is not None:
-            self._deliver(Offer(call_id, agent.id, agent.dial, call.ring_s, call.kind, call.caller, call.queue, call.rings))
+    def callback_terms(self) -> CallbackTerms:
+        cb = self.config.callbacks
+        return CallbackTerms(bool(cb.enabled), float(cb.originate_grace_s))
 
     # -- the engine's API: callers ----------------------------------------------------------
     def _queue(self, queue_id: str) -> QueueConfig:
@@ -254,13 +179,11 @@ class Acd(StoreAccess, Callbacks, Loops):
                 raise AcdError(f"call {call_id!r} is not waiting (state: {call.state if call else 'unknown'})")
             # the stored copy is the truth (an adopted or re-enqueued caller keeps its first arrival time)
             self._local[call_id] = _Local(call)
-            if call.state == CallState.OFFERED:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._accepted(fut.result())      # delivered while the copy was on its way
+            elif call.state == CallState.OFFERED:
                 await self._check_offer(call_id)
-            offer = await fut
-            local = self._local.get(call_id)
-            if local is not None:
-                local.call.state, local.call.agent_id = CallState.OFFERED, offer.agent_id
-                local.call.offer_until = self.clock() + offer.ring_timeout_s + self.config.offer_grace_s
+            offer = await fut      # the local view moved with it (Lifecycle._deliver)
             log.get("acd", call_id=call_id, node=self.node_id).info("acd.offer", agent=offer.agent_id)
             return offer
         finally:
@@ -322,6 +245,7 @@ class Acd(StoreAccess, Callbacks, Loops):
         """The bridge ended: the agent starts wrap-up (queue's ``wrapup_s``), counted from now
         even if the write lands later.  Provisional answer: True."""
         now = self.clock()
+        self._left_here(call_id, agent_id, float(talk_s))
 
         async def op():
             cfg = await self._call_queue(call_id)
@@ -339,6 +263,9 @@ class Acd(StoreAccess, Callbacks, Loops):
         return ok
 
     def _forget(self, call_id: str) -> None:
+        """The call left this node (ended, abandoned, a callback now); remembered a while as let
+        go of, in case a failover loses that (recovery.reconcile)."""
+        self._left_here(call_id)
         self._local.pop(call_id, None)
         self._seq.pop(call_id, None)
         self._places.pop(call_id, None)
@@ -352,12 +279,23 @@ class Acd(StoreAccess, Callbacks, Loops):
         fallback = self._places.get(call_id, (0, 0.0))
         if self._store_down_since is not None:
             return fallback
-        asked = asyncio.ensure_future(self._attempt(lambda: self.store.position(call_id), "position"))
-        asked.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+        async def ask():
+            try:
+                return await self._attempt(lambda: self.store.position(call_id), "position")
+            except StoreError:
+                return None          # logged by _attempt: the caller hears the last place known
+
+        # Shielded: the answer, even late, updates the place kept for the next announcement.
+        asked = self.tasks.spawn(ask(), name=f"acd-position {call_id}",
+                                 log=log.get("acd", call_id=call_id, node=self.node_id))
         try:
-            pos, queue = await asyncio.wait_for(asyncio.shield(asked), self.write_wait_s)
-        except (StoreError, asyncio.TimeoutError):
+            got = await asyncio.wait_for(asyncio.shield(asked), self.write_wait_s)
+        except asyncio.TimeoutError:
             return fallback
+        if got is None:
+            return fallback
+        pos, queue = got
         if pos <= 0 or queue not in self.config.queues:
             return 0, 0.0
         place = (pos, await self._expected_wait(self.config.queues[queue], pos))

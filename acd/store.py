@@ -33,7 +33,14 @@ class Store(ABC):
 
     async def close(self) -> None: ...
     @abstractmethod
-    async def subscribe(self, handler: Handler) -> None: ...
+    async def listen(self, handler: Handler) -> None:
+        """Deliver the store's events to ``handler`` until cancelled, ("resubscribed", "") each time
+        the feed (re)starts: events may have been missed before it.  Runs as one long-lived task of
+        the node's supervision tree; it reconnects on its own and raises only for a bug."""
+    @abstractmethod
+    async def changes(self) -> int:
+        """A number that grows with every write of an agent or a call: equal twice means nothing
+        changed in between (an idle node skips recomputing its figures; lua ``changes``)."""
     @abstractmethod
     async def ensure_epoch(self, node: str, now: float) -> str: ...
     @abstractmethod
@@ -50,13 +57,6 @@ class Store(ABC):
     async def get_call(self, call_id: str) -> Call | None: ...
     @abstractmethod
     async def get_calls(self, call_ids: list[str]) -> list[Call | None]: ...
-    @abstractmethod
-    async def lease_channels(self, node: str, channels: list[str], lease_s: float) -> list[str]:
-        """Claim or renew this node's lease on live channels; returns those it holds now."""
-
-    @abstractmethod
-    async def release_channel(self, node: str, channel: str) -> bool: ...
-
     @abstractmethod
     async def snapshot(self, limit: int) -> tuple[list[Agent], list[Call]]:
         """Free agents and queue heads, with the fields routing reads (id, queues, skills,

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from acd.model import StoreError, StoreScriptError, StoreUnavailable
 from hotline import log
+from hotline.backoff import pause_before_retry
 
 T = TypeVar("T")
 
@@ -59,21 +60,21 @@ class StoreAccess:
                              store=self.store.address, during=what, op=exc.op, reason=exc.reason)
 
     async def _retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
-        """Run a store operation until it succeeds (backoff 0.05 s doubling to ``backoff_max_s``).
+        """Run a store operation until it succeeds (the project's backoff, 0.05 s doubling to ``backoff_max_s``).
 
         Each operation is one atomic script that either ran or did not, so running
         it again after a lost connection is safe; a claim whose reply was lost is
         taken back by the offer reaper.  A script error is not retried: it is raised.
         """
-        delay = 0.05
+        attempt = 0
         while True:
             try:
                 return await self._attempt(op, what)
             except StoreUnavailable:
                 if not self._running and what.startswith("loop:"):
                     raise
-                await asyncio.sleep(delay)
-                delay = min(self.backoff_max_s, delay * 2)
+                await pause_before_retry(attempt, 0.05, self.backoff_max_s)
+                attempt += 1
 
     def _write(self, what: str, keys: tuple[str, ...], op: Callable[[], Awaitable[T]],
                on_landed: Callable[[T], None] | None = None) -> asyncio.Future:

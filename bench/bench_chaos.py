@@ -54,7 +54,7 @@ from chaos_faults import FAULTS, Chaos, Fault, fault_spec, schedule  # noqa: E40
 from chaos_rig import ROOT, Control, EngineProcess, PbxLives, RedisServer, acd_cli  # noqa: E402
 from chaos_tally import tally  # noqa: E402
 
-PREFIX = "hotline:"
+PREFIX = "{hotline}:"
 DIDS = ("12345",)
 
 

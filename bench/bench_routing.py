@@ -9,12 +9,20 @@ Prints figures, asserts nothing.  Three measurements:
    joins so 5,000 keep waiting; in memory and through Redis;
 3. batch rounds through Redis: k agents free at once, one snapshot + one claim
    script per round (decisions per second rise with k);
-4. memory per waiting call (tracemalloc in memory; INFO used_memory in Redis).
+4. memory per waiting call (tracemalloc in memory; INFO used_memory in Redis);
+5. through Sentinel (bench/sentinel_rig.py: a private master, a replica, three
+   Sentinels): the full path per decision as in 2, then a failover under load: two
+   nodes serving callers, the master killed with SIGKILL (its replication cut
+   ``--cut-s`` before, so its last writes are lost and reconciled), and the time from
+   the kill to the first claim on the new master, and the callers who waited longer
+   than 15 s.
 
 Redis: by default a private redis-server on a free port (so used_memory is ours
 alone); ``--redis HOST:PORT`` uses an existing server under a throwaway prefix.
+Every prefix carries a hash tag (``{bench:...}:``), as the store requires.
 
     /work/.venv/bin/python bench/bench_routing.py [--agents 1000] [--calls 5000] [--seconds 3]
+        [--no-sentinel] [--down-after-ms 1000] [--cut-s 0.5] [--failover-calls-s 30]
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -45,7 +54,8 @@ def hotline(n_agents: int, rng: random.Random):
         f"  - {{id: {c}, escalation: [{{after_s: 20, drop_skills: ['*']}}, {{after_s: 40, overflow: [province]}}]}}"
         if c != "province" else "  - {id: province, routing: skill_level, escalation: [{after_s: 20, drop_skills: [expert]}]}"
         for c in CENTERS)
-    cfg = config_mod.parse(f"defaults: {{wrapup_s: 0}}\nqueues:\n{queues_yaml}\n", "bench")
+    cfg = config_mod.parse(f"skills: [zh, ko, enterprise, expert]\ndefaults: {{wrapup_s: 0}}\nqueues:\n{queues_yaml}\n",
+                           "bench")
     agents = []
     for i in range(n_agents):
         center = rng.choices(CENTERS, WEIGHTS)[0]
@@ -218,12 +228,115 @@ async def memory_per_call_inproc(n: int, rng) -> float:
 
 
 async def redis_used_memory(store) -> int:
-    info = await store._pool.info("memory")          # asyncio-redis leaves INFO unparsed
-    data = info._data.decode() if isinstance(info._data, bytes) else str(info._data)
-    for line in data.splitlines():
-        if line.startswith("used_memory:"):
-            return int(line.split(":", 1)[1])
-    raise RuntimeError("INFO memory has no used_memory")
+    return int((await store.redis.info("memory"))["used_memory"])     # redis-py parses INFO
+
+
+def bench_prefix() -> str:
+    return f"{{bench:{uuid.uuid4().hex[:8]}}}:"
+
+
+# -- 5. through Sentinel, and a failover ------------------------------------------------------
+
+FAILOVER_CFG = """
+offer_grace_s: 5
+defaults: {{ring_timeout_s: 15, max_misses: 5, wrapup_s: 0, max_waiting: 10000}}
+callbacks: {{enabled: false}}
+queues: [{{id: q}}]
+agents:
+{agents}
+"""
+
+
+async def failover_figure(rig, *, n_agents: int, rate: float, talk_s: float, seconds: float, kill_at: float,
+                          cut_s: float) -> None:
+    """Two nodes with production settings serve callers (Poisson arrivals, exponential talks);
+    at ``kill_at`` the master dies.  Prints the recovery and the callers who waited > 15 s."""
+    from acd.model import CallRequest
+    from acd.redis_store import RedisStore
+    from acd.service import Acd
+
+    agents = "\n".join(f"  - {{id: f{i:03d}, center: q, dial: PJSIP/f{i:03d}, skills: {{zh: 3}}}}"
+                       for i in range(n_agents))
+    cfg = config_mod.parse(FAILOVER_CFG.format(agents=agents), "failover.yaml")
+    prefix = bench_prefix()
+    nodes = []
+    rng = random.Random(99)
+    loop = asyncio.get_running_loop()
+    waits: list[tuple[float, float]] = []        # (arrival since start, wait) of each served caller
+    figures: dict[str, float] = {}
+    try:
+        for i in range(2):
+            store = await RedisStore.connect(sentinels=rig.sentinels, service_name=rig.service, prefix=prefix,
+                                             poolsize=4)
+            node = Acd(store, cfg, f"bench{i}")           # the production intervals and windows
+            await node.start()
+            nodes.append(node)
+        for i, agent in enumerate(cfg.agents):
+            await nodes[i % 2].login(agent.id)
+        t0 = loop.time()
+
+        async def caller(i: int, at: float) -> None:
+            await asyncio.sleep(at)
+            node, cid = nodes[i % 2], f"f{i}"
+            arrived = loop.time()
+            await node.enqueue(CallRequest(cid, "q", ["zh"], caller="13900000000"))
+            while True:
+                offer = await asyncio.wait_for(node.wait_offer(cid), 300)
+                await asyncio.sleep(0.2)                  # the agent's phone rings
+                if rng.random() < 0.05:
+                    await node.ring_result(cid, offer.agent_id, "NOANSWER")
+                    continue
+                if await node.ring_result(cid, offer.agent_id, "ANSWER") != "connected":
+                    continue
+                waits.append((arrived - t0, loop.time() - arrived))
+                talk = rng.expovariate(1 / talk_s)
+                await asyncio.sleep(talk)
+                await node.call_ended(cid, offer.agent_id, talk)
+                return
+
+        async def kill() -> None:
+            await asyncio.sleep(kill_at - cut_s)
+            cut = await rig.cut_replication() if cut_s > 0 else None
+            await asyncio.sleep(cut_s)
+            last = await rig.master_offset()
+            killed = rig.kill_master()
+            # what the replica got of the dead master's stream (it is promoted a second later at the soonest)
+            got = cut if cut is not None else await rig.replica_offset(rig.replica_ports[0])
+            figures["lost_bytes"] = max(0, last - got)
+            while True:        # the first claim the new master made (none before down-after-ms)
+                since, count = time.monotonic() - killed, sum(n.dispatched for n in nodes)
+                if since < 0.5:
+                    before = count
+                elif count > before:
+                    break
+                await asyncio.sleep(0.005)
+            figures["recovery_s"] = since
+
+        async def promotion_time() -> None:
+            while rig.killed_at is None:
+                await asyncio.sleep(0.005)
+            await rig.wait_failover(60)
+            figures["promoted_s"] = time.monotonic() - rig.killed_at
+
+        arrivals, at = [], rng.expovariate(rate)
+        while at < seconds:
+            arrivals.append(at)
+            at += rng.expovariate(rate)
+        await asyncio.wait_for(asyncio.gather(kill(), promotion_time(), *(caller(i, a) for i, a in enumerate(arrivals))),
+                               seconds + 300)
+        late = [(a, w) for a, w in waits if w > 15.0]
+        before_kill = [w for a, w in waits if a + w < kill_at]
+        print(f"sentinel: failover under load ({n_agents} agents, {rate:g} callers/s, talks of {talk_s:g} s on "
+              f"average, 2 nodes with the production settings, down-after-milliseconds {rig.down_after_ms}, "
+              f"replication cut {cut_s:g} s before the kill): master killed -> first claim on the new master "
+              f"{figures['recovery_s']:.2f} s (Sentinel's promotion {figures['promoted_s']:.2f} s, then the nodes' "
+              f"reconnect and recovery_window_s hold); {figures['lost_bytes']} bytes of writes lost, "
+              f"{sum(n.reconciled for n in nodes)} calls reconciled; {len(waits)} callers served, "
+              f"{len(late)} waited longer than 15 s (longest {max(w for _, w in waits):.1f} s; before the kill "
+              f"longest {max(before_kill, default=0):.1f} s)")
+    finally:
+        for node in nodes:
+            await node.stop(flush_s=1.0)
 
 
 def free_port() -> int:
@@ -238,6 +351,11 @@ async def main() -> int:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--redis", metavar="HOST:PORT", help="existing Redis (default: a private redis-server)")
+    parser.add_argument("--no-sentinel", action="store_true", help="skip the Sentinel figures")
+    parser.add_argument("--down-after-ms", type=int, default=1000, help="Sentinel's down-after-milliseconds")
+    parser.add_argument("--cut-s", type=float, default=0.5,
+                        help="cut the master's replication this long before killing it (0: a plain kill)")
+    parser.add_argument("--failover-calls-s", type=float, default=30.0, help="how long callers arrive in the failover run")
     args = parser.parse_args()
     from hotline import log
     log.setup("error")
@@ -272,7 +390,7 @@ async def main() -> int:
                 await asyncio.sleep(0.05)
     try:
         async def make():
-            return await RedisStore.connect(host, port, prefix=f"bench:{uuid.uuid4().hex[:8]}:", poolsize=2)
+            return await RedisStore.connect(host, port, prefix=bench_prefix(), poolsize=2)
 
         store = await make()
         await full_path(store, cfg, args.seconds, rng, "redis ", args.calls)
@@ -290,6 +408,21 @@ async def main() -> int:
         if proc is not None:
             proc.kill()
             proc.wait()
+    if not args.no_sentinel:
+        from sentinel_rig import SentinelRig
+
+        with tempfile.TemporaryDirectory(prefix="bench-sentinel-") as workdir:
+            rig = SentinelRig(workdir, down_after_ms=args.down_after_ms)
+            try:
+                await rig.start()
+                store = await RedisStore.connect(sentinels=rig.sentinels, service_name=rig.service,
+                                                 prefix=bench_prefix(), poolsize=2)
+                await full_path(store, cfg, args.seconds, rng, "sentinel", args.calls)
+                await close(store)
+                await failover_figure(rig, n_agents=30, rate=6.0, talk_s=3.0, seconds=args.failover_calls_s,
+                                      kill_at=args.failover_calls_s * 0.4, cut_s=args.cut_s)
+            finally:
+                rig.stop()
     return 0
 
 

@@ -233,7 +233,7 @@ class Chaos:
         r = await Resp.connect(self.redis.port)
         try:
             due = []
-            for key in await r.call("KEYS", "hotline:call:*") or []:
+            for key in await r.call("KEYS", "{hotline}:call:*") or []:
                 raw = await r.call("GET", key)
                 if not isinstance(raw, str) or '"callback"' not in raw:
                     continue

@@ -276,8 +276,9 @@ def load_flows(registry):
     if not registry.flows_dir.is_dir():
         raise UserError(f"--flows {registry.flows_dir}: no such folder")
     config_dir = registry.config_dir if registry.config_dir.is_dir() else None
-    problems = list(p for p in load_and_check(flow_files(registry.flows_dir), config_dir, registry.prompts_dir,
-                                   sounds_dir=registry.sounds_dir).errors if p.blocks_serving)
+    result = load_and_check(flow_files(registry.flows_dir), config_dir, registry.prompts_dir,
+                            sounds_dir=registry.sounds_dir)
+    problems = [p for p in result.causes_first if p.blocks_serving]
     try:
         if not problems:
             return registry.load()

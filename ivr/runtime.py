@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from acd.api import AcdApi
 from hotline import log as logmod
+from hotline.supervise import Supervisor
 from ivr.agi.call import Deadlines, ResumeTarget
 from ivr.ami.link import AmiLink
 from hotline import paths
@@ -26,24 +28,28 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @dataclass
 class Runtime:
+    """Owns the node's one supervision tree (hotline/supervise.py): the ACD, the callback dialer
+    and the engine each run their tasks in a scope of it, and :meth:`stop` takes them down in
+    the order that loses no caller's write (see there)."""
+
     link: AmiLink
     engine: Engine
     program: Any
-    acd: Any = None
+    acd: AcdApi | None = None
     callbacks: Any = None
     login_agents: list[str] = field(default_factory=list)
     watch_flows_s: float | None = None   # poll flow and config files for changes (serve)
     records: Any = None                  # acd.db.writer.RecordWriter: call records, agent history
     records_status: dict[str, Any] | None = None   # the writer's last status, once stopped
+    tree: Supervisor = field(default_factory=lambda: Supervisor("node"))
 
     def _start_records(self) -> None:
         """Every ended call and every agent state change goes to the records writer's spool."""
         writer = self.records
         self.engine.on_record = writer.submit_call
         if self.acd is not None:
-            self.acd.records_sink = writer.submit
-            self.acd.health = writer.health
-        self.engine.supervisor.spawn(writer.run(), name="records-writer")
+            self.acd.attach_records(writer.submit, writer.health)
+        self.tree.scope("records").keep_running(writer.run, name="records-writer")
 
     async def start(self) -> None:
         if self.records is not None:
@@ -52,38 +58,48 @@ class Runtime:
             await self.acd.start()
             for agent_id in self.login_agents:
                 await self.acd.login(agent_id)
-        await self.link.connect()
+        await self.link.connect(spawn=self.tree.scope("link").spawn)
         if self.callbacks is not None:
             await self.callbacks.start()
         if self.engine.leases is not None:
             from ivr.engine.ownership import renew_forever
 
-            self.engine.supervisor.spawn(renew_forever(self.engine, self.engine.leases.lease_s / 3),
-                                         name="lease-renewal")
+            every_s = self.engine.leases.lease_s / 3
+            self.engine.supervisor.keep_running(lambda: renew_forever(self.engine, every_s), name="lease-renewal")
         registry = getattr(self.program, "registry", None)
         if self.watch_flows_s and registry is not None:
             # A broken edit is refused (logged) and the old version keeps serving.
-            self.engine.supervisor.spawn(registry.watch(self.watch_flows_s), name="flows-watch")
+            self.tree.scope("flows").keep_running(lambda: registry.watch(self.watch_flows_s), name="flows-watch")
 
     async def stop(self, drain_s: float | None = None) -> None:
-        """Stop; with ``drain_s``, take no new calls and let running ones reach a safe point first."""
+        """Stop; with ``drain_s``, take no new calls and let running ones reach a safe point first.
+
+        In order: new calls off (and flow reloads), callbacks, the ACD's loops, the calls
+        (waited for, then cancelled), the AMI link, the ACD's store (its queued writes -- a
+        call's end, an agent freed -- land first), the records.  Each step awaits its tasks,
+        and nothing of the tree is left running when this returns.
+        """
+        self.engine.accepting = False
+        await self.tree.scope("flows").cancel_all()
         if drain_s is not None:
             await self.engine.drain(drain_s)
         if self.callbacks is not None:
             await self.callbacks.stop()
-        for task in list(self.engine.supervisor.tasks):
-            if task.get_name() in ("flows-watch", "lease-renewal", "records-writer"):
-                task.cancel()
+        if self.acd is not None:
+            await self.acd.stop_loops()
         await self.engine.stop()
         await self.link.close()
         if self.acd is not None:
-            await self.acd.stop(flush_s=5.0)   # writes still queued (a call's end, an agent freed) land first
+            await self.acd.stop(flush_s=5.0)
         if self.records is not None:
             from acd.db.writer import close_writer
 
+            await self.tree.scope("records").cancel_all()
             writer, self.records = self.records, None
             # What the database does not take waits in the spool for the next start.
             self.records_status = await close_writer(writer)
+        await self.tree.cancel_all()
+        logmod.get("ivr.runtime").info("runtime.stopped", task_failures=self.tree.total_failures)
 
     def reload(self) -> None:
         """SIGHUP: reload the flows off the event loop (the registry logs the outcome in one line)."""
@@ -91,10 +107,10 @@ class Runtime:
         if reload is None:
             logmod.get("ivr.runtime").info("reload.ignored", reason="nothing to reload")
             return
-        self.engine.supervisor.spawn(reload(), name="flows-reload")
+        self.tree.scope("flows").spawn(reload(), name="flows-reload")
 
     def status(self) -> dict[str, Any]:
-        out = {"engine": self.engine.status(), "ami": self.link.status}
+        out = {"engine": self.engine.status(), "ami": self.link.status, "tasks": self.tree.status()}
         if self.acd is not None:
             out["acd"] = self.acd.status
         if self.records is not None:
@@ -152,13 +168,15 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
     deadlines = Deadlines(scale=1.0 / max(speed, 1.0))
+    tree = Supervisor(f"node {node}")
     if minimal:
         program = MinimalProgram(FirstFreeAgents(list(agents or settings.engine.agents)))
         engine = Engine(link, program, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
-                        deadlines=deadlines)
-        return Runtime(link=link, engine=engine, program=program)
+                        deadlines=deadlines, tree=tree)
+        return Runtime(link=link, engine=engine, program=program, tree=tree)
 
     from acd import config as acd_config_mod
+    from acd.leases import leases_for
     from acd.service import Acd
     from ivr.engine.acd_glue import AcdServices
     from ivr.engine.callbacks import CallbackDialer
@@ -182,13 +200,13 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     store = await open_store(acd_store or "redis", acd_config)
     fast = max(speed, 1.0)
     acd = Acd(store, acd_config, node_id=node, clock=clock or scaled_clock(speed),
-              dispatch_interval_s=0.25 / fast, maintenance_interval_s=max(0.5 / fast, 0.01))
-    callbacks = CallbackDialer(link, acd) if acd_config.callbacks.enabled else None
+              dispatch_interval_s=0.25 / fast, maintenance_interval_s=max(0.5 / fast, 0.01), tree=tree)
+    callbacks = CallbackDialer(link, acd, tree=tree) if acd_config.callbacks.enabled else None
     # A shared store means other nodes may serve the same Asterisk: lease each channel.
-    leases = ChannelLeases(store, node, lease_s=lease_s) if (acd_store or "redis") == "redis" else None
+    leases = ChannelLeases(leases_for(store), node, lease_s=lease_s) if (acd_store or "redis") == "redis" else None
     engine = Engine(link, None, resume=resume, contexts=tuple(settings.engine.contexts), node=node,
                     context_programs={callbacks.context: callbacks.program} if callbacks else None,
-                    leases=leases, deadlines=deadlines, sound_seconds=_sound_lengths(registry))
+                    leases=leases, deadlines=deadlines, sound_seconds=_sound_lengths(registry), tree=tree)
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
     services = AcdServices(acd, records=engine.records.get, speed=speed,
@@ -199,7 +217,7 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"), services)
     writer = await _open_records(acd_config, records_db, db_optional, node) if records else None
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
-                   login_agents=[a.id for a in acd_config.agents] if login_all else [], records=writer)
+                   login_agents=[a.id for a in acd_config.agents] if login_all else [], records=writer, tree=tree)
 
 
 async def _open_records(acd_config, url: str | None, optional: bool, node: str):

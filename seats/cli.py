@@ -945,7 +945,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--redis", metavar="HOST:PORT", help="the ACD's Redis: who is logged in now")
     src.add_argument("--records-db", metavar="URL",
                      help="the records database (acd db): log-ins and log-outs from the agent state history")
-    p.add_argument("--prefix", default="hotline:", help="the ACD's Redis key prefix")
+    p.add_argument("--prefix", default="{hotline}:", help="the ACD's Redis key prefix")
     p.add_argument("--db", type=int, default=0)
     p.add_argument("--at", type=_datetime, help="with --redis: roster time to compare with (default now)")
     p.add_argument("--grace-min", type=_nonneg, default=5.0)

@@ -78,7 +78,7 @@ def config_copy(tmp: pathlib.Path, ami_port: int) -> pathlib.Path:
     engine.write_text(engine.read_text(encoding="utf-8").replace("port: 5038", f"port: {ami_port}"), encoding="utf-8")
     acd = folder / "acd.yaml"
     text = acd.read_text(encoding="utf-8")
-    for old, new in (('prefix: "hotline:"', f'prefix: "readme-{uuid.uuid4().hex[:8]}:"'),
+    for old, new in (('prefix: "{hotline}:"', f'prefix: "{{readme-{uuid.uuid4().hex[:8]}}}:"'),
                      ("url: sqlite:///var/records.db", f"url: sqlite:///{tmp}/records.db"),
                      ("spool_dir: var/spool", f"spool_dir: {tmp}/spool")):
         assert old in text, old

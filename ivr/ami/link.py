@@ -169,17 +169,21 @@ class AmiLink:
 
     # ----------------------------------------------------------- life cycle
 
-    async def connect(self) -> None:
+    async def connect(self, *, spawn=None) -> None:
         """Connect, log in, set the event mask and filters, then call ``on_connected``.
 
         Raises :class:`AmiConnectError` or :class:`AmiLoginError` (one line each);
-        after a first success the link keeps itself up until :meth:`close`.
+        after a first success the link keeps itself up until :meth:`close`.  ``spawn``
+        (``Supervisor.spawn`` of the runtime's tree) owns the task that keeps it up, so the
+        node's one supervision tree holds it too; alone (tools, tests) the link owns it.
         """
         if self._supervisor is not None:
             raise RuntimeError("AmiLink.connect() called twice")
         self._closing = False
         await self._open()
-        self._supervisor = asyncio.create_task(self._supervise(), name=f"ami-link {self.where}")
+        name = f"ami-link {self.where}"
+        self._supervisor = (spawn(self._supervise(), name=name) if spawn is not None
+                            else asyncio.create_task(self._supervise(), name=name))
         self._supervisor.add_done_callback(self._task_done)
         await self._call_on_connected()
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from acd.api import AcdApi
 from acd.model import AcdError, CallRequest, CallState, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
 from hotline import log as logmod
@@ -32,12 +33,15 @@ from ivr.flows.runner import FlowResult, QueueResult, dial_out
 ANNOUNCE_PROMPT_ID = "queue_wait"
 #: How long the ACD may take to place a caller before the caller hears hold music meanwhile.
 PLACE_QUIETLY_S = 0.5
+#: How long a caller who joined the line with an agent free waits in silence for the offer
+#: before hold music starts: the Dial is then the next AGI command (see hold.hold_until).
+OFFER_AT_ONCE_S = 0.05
 
 
 class AcdServices:
     """``FlowServices`` for the engine: queue through the ACD, transfer by Dial, keep the record."""
 
-    def __init__(self, acd: Any, *, records: Callable[[str], CallRecord | None],
+    def __init__(self, acd: AcdApi, *, records: Callable[[str], CallRecord | None],
                  transfer_template: str = "Local/{number}@hotline-out", transfer_timeout_s: float = 30.0,
                  transfer_context: str | None = "hotline-out",
                  announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
@@ -216,7 +220,8 @@ class AcdServices:
             self._offered_at[call.call_id] = time.time()
             return offer
 
-        return await hold_until(call, offered(), chunk_s=plan.chunk_s, between=announce, between_first=first)
+        return await hold_until(call, offered(), chunk_s=plan.chunk_s, between=announce, between_first=first,
+                                ready_within_s=OFFER_AT_ONCE_S)
 
     async def _dropped(self, call: CallControl, exc: AcdError, log) -> bool:
         """True when the ACD let go of a caller who is still on the line.
@@ -253,7 +258,7 @@ class AcdServices:
     def _queue_wrapup_s(self, queue: str) -> float:
         """The queue's wrap-up as configured (the agent's wrap-up after each call: the record's)."""
         try:
-            return float(self.acd.config.queue(queue).wrapup_s)
+            return self.acd.queue_terms(queue).wrapup_s
         except Exception:
             return 0.0
 

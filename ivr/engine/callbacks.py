@@ -28,12 +28,12 @@ from collections import defaultdict, deque
 from typing import Any
 
 from acd import phone
+from acd.api import AcdApi
 from hotline import log as logmod
+from hotline.supervise import Supervisor
 from ivr.agi.interface import CallerHungUp
-from hotline.backoff import pause_before_retry
 from ivr.ami.errors import AmiActionError, AmiConnectionLost, AmiTimeout
 from ivr.engine.records import CallRecord
-from ivr.engine.supervise import Supervisor
 
 CONTEXT = "hotline-callback"
 
@@ -53,8 +53,9 @@ def originate_failure(reason: str | None) -> tuple[str, str, str]:
 
 
 class CallbackDialer:
-    def __init__(self, link: Any, acd: Any, *, context: str = CONTEXT, caller_id: str = "12345",
-                 caller_context: str = "hotline-out", caller_ring_s: float = 30.0):
+    def __init__(self, link: Any, acd: AcdApi, *, context: str = CONTEXT, caller_id: str = "12345",
+                 caller_context: str = "hotline-out", caller_ring_s: float = 30.0,
+                 tree: Supervisor | None = None):
         self.link = link
         self.acd = acd
         self.context = phone.check_context(context)
@@ -62,7 +63,9 @@ class CallbackDialer:
         self.caller_context = phone.check_context(caller_context)
         self.caller_ring_s = caller_ring_s
         self.log = logmod.get("ivr.callback")
-        self.supervisor = Supervisor(self.log)
+        #: The dialer's loop and each callback's tasks: the runtime's tree (its own in tests).
+        self.supervisor = tree.scope("callbacks", log=self.log) if tree is not None else Supervisor("callbacks", log=self.log)
+        self._timers: set[asyncio.TimerHandle] = set()   # each offer's expiry (cancelled at stop)
         self._ringing: dict[str, deque] = defaultdict(deque)   # number -> offers whose agent rings
         self._answered: dict[str, deque] = defaultdict(deque)  # number -> offers whose agent answered
         self._by_action: dict[str, tuple[str, Any]] = {}       # Originate ActionID -> (number, offer)
@@ -73,27 +76,20 @@ class CallbackDialer:
         self.refused = 0
 
     async def start(self) -> None:
-        self._loop = self.supervisor.spawn(self._run(), name="callback-dialer")
+        # Kept running by the tree: a failure is logged and the loop restarted with backoff,
+        # never the dialer's end (every callback waiting would wait for ever).
+        self._loop = self.supervisor.keep_running(self._run, name="callback-dialer", initial_s=0.2, max_s=5.0)
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         await self.supervisor.cancel_all()
 
     async def _run(self) -> None:
-        """Runs as long as the engine: a failure is logged and retried, never the dialer's end
-        (every callback waiting would wait for ever)."""
-        failures = 0
+        """Ask the ACD for the next callback whose agent is claimed, and ring that agent."""
         while True:
-            try:
-                offer = await self.acd.next_callback(timeout_s=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.log.error("callback.dialer_error", error=str(exc) or type(exc).__name__, failures=failures + 1,
-                               exc_info=True)
-                await pause_before_retry(failures, 0.2, 5.0)
-                failures += 1
-                continue
-            failures = 0
+            offer = await self.acd.next_callback(timeout_s=1.0)
             if offer is not None:
                 self.supervisor.spawn(self._ring_agent(offer), name=f"callback {offer.call_id}",
                                       log=self.log.bind(call_id=offer.call_id))
@@ -115,9 +111,8 @@ class CallbackDialer:
         self._ringing[number].append(offer)
         self.originated += 1
         log.info("callback.ring_agent", dial=channel, number=logmod.mask(number))
-        loop = asyncio.get_running_loop()
         # whatever happens, nothing is kept past the ACD's own deadline for this offer
-        loop.call_later(offer.ring_timeout_s + self._originate_grace_s(), self._expire, number, offer)
+        self._expire_later(offer.ring_timeout_s + self._originate_grace_s(), number, offer)
         try:
             reply = await self.link.action("Originate", [
                 ("Channel", channel), ("Context", self.context), ("Exten", number),
@@ -149,6 +144,14 @@ class CallbackDialer:
             if early is not None:
                 self.on_originate_response(early)
 
+    def _expire_later(self, delay_s: float, number: str, offer) -> None:
+        def fire() -> None:
+            self._timers.discard(timer)
+            self._expire(number, offer)
+
+        timer = asyncio.get_running_loop().call_later(delay_s, fire)
+        self._timers.add(timer)
+
     def _expire(self, number: str, offer) -> None:
         self._drop(self._ringing, number, offer)
         self._drop(self._answered, number, offer)
@@ -158,8 +161,8 @@ class CallbackDialer:
 
     def _originate_grace_s(self) -> float:
         try:
-            return float(self.acd.config.callbacks.originate_grace_s)
-        except AttributeError:
+            return self.acd.callback_terms().originate_grace_s
+        except AttributeError:     # a stand-in ACD of a test
             return 45.0
 
     async def _failed(self, offer, party: str, status: str, reason: str) -> None:
@@ -195,10 +198,11 @@ class CallbackDialer:
         if party == "agent":
             log.info("callback.agent_no_answer", reason=event.get("Reason"), status=status)
             self.supervisor.spawn(self.acd.callback_result(offer.call_id, offer.agent_id, status, party="agent"),
-                                  name=f"callback result {offer.call_id}")
+                                  name=f"callback result {offer.call_id}", log=log)
         else:
             log.warning("callback.refused_by_pbx", reason=why)
-            self.supervisor.spawn(self._failed(offer, party, status, why), name=f"callback result {offer.call_id}")
+            self.supervisor.spawn(self._failed(offer, party, status, why), name=f"callback result {offer.call_id}",
+                                  log=log)
 
     async def program(self, call, record: CallRecord) -> None:
         """Runs on the agent's channel once the agent answered: ring the caller."""

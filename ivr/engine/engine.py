@@ -4,8 +4,9 @@ Events reach the engine through one table from event name to handler; the same
 table tells the AMI link which events to ask Asterisk for (``Filter`` actions),
 so adding a handler is the only step to subscribe to an event.  Events of a
 channel are fed to that call's :class:`AgiCall` synchronously in arrival order;
-the call's program runs as one supervised task, so a failure is logged with the
-call id and the call's end is always recorded.
+the call's program runs as one task of the engine's scope of the supervision tree
+(hotline/supervise.py), so a failure is logged with the call id and the call's end
+is always recorded.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 from hotline import log as logmod
+from hotline.supervise import Supervisor
 from ivr.agi.call import AgiCall, Deadlines, ResumeTarget
 from ivr.agi.caller_data import CallerData
 from ivr.agi.interface import AgiError, CallerHungUp, CallInterrupted, EngineStopping
 from ivr.ami.protocol import Message
 from ivr.engine import resync
 from ivr.engine.records import CallRecord
-from ivr.engine.supervise import Supervisor
 
 Program = Callable[[AgiCall, CallRecord], Awaitable[None]]
 
@@ -53,7 +54,8 @@ class Engine:
                  resume: ResumeTarget | None = None, contexts: tuple[str, ...] | None = None,
                  on_record: Callable[[CallRecord], None] | None = None, log=None,
                  context_programs: dict[str, Program] | None = None, leases=None, adopt: Program | None = None,
-                 deadlines: Deadlines | None = None, sound_seconds: Callable[[str], float | None] | None = None):
+                 deadlines: Deadlines | None = None, sound_seconds: Callable[[str], float | None] | None = None,
+                 tree: Supervisor | None = None):
         self.link = link
         self.program = program
         self.node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -87,7 +89,8 @@ class Engine:
         self.finished: list[CallRecord] = []
         self.ended: OrderedDict[str, str] = OrderedDict()   # channel -> how its call ended here
         self.repairs: dict[str, int] = {}                     # channel -> caller-id repairs tried
-        self.supervisor = Supervisor(self.log)
+        #: The calls' tasks and the engine's loops: the runtime's tree (a tree of its own in tests).
+        self.supervisor = tree.scope("engine", log=self.log) if tree is not None else Supervisor("engine", log=self.log)
         self._table = {name: getattr(self, meth) for name, meth in self.HANDLERS.items()}
         self.events_seen = 0
         self.resyncs = 0
@@ -387,6 +390,9 @@ class Engine:
             await asyncio.wait(tasks, timeout=5.0)
 
     async def stop(self, timeout: float = 5.0) -> None:
+        """Give the calls (one-shot tasks: loops never end by themselves) up to ``timeout``,
+        then cancel whatever is left and wait until none of it runs."""
+        self.accepting = False
         await self.supervisor.wait(timeout)
         await self.supervisor.cancel_all()
 

@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str = "default",
                      chunk_s: Union[float, Callable[[], float]] = 60.0,
-                     between: Callable[[], Awaitable[object]] | None = None, between_first: bool = False) -> T:
+                     between: Callable[[], Awaitable[object]] | None = None, between_first: bool = False,
+                     ready_within_s: float = 0.0) -> T:
     """Hold music until ``ready`` completes; return its result.
 
     ``between``, if given, is played after each chunk of music (e.g. the caller's
@@ -28,6 +29,11 @@ async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str =
     be due sooner than a whole period).  An exception ``between`` raises other than
     CallInterrupted ends the hold.  If the caller hangs up first, ``ready`` is
     cancelled and CallerHungUp propagates.
+
+    ``ready_within_s``: wait that long before the first music starts.  When an agent is free
+    as the caller joins the line, the offer arrives within milliseconds, and the Dial is
+    then the next AGI command: no music started only to be cut off by a Redirect (which
+    Asterisk's AsyncAGI picks up on a later frame or its ~100 ms poll).
     """
     ready_fut = asyncio.ensure_future(ready)
     hold: asyncio.Future | None = None
@@ -37,6 +43,8 @@ async def hold_until(call: CallControl, ready: Awaitable[T], *, moh_class: str =
         steps.append(between)
     turn = 1 if between is not None and between_first else 0
     try:
+        if ready_within_s > 0 and turn == 0:
+            await asyncio.wait({ready_fut}, timeout=ready_within_s)
         while not ready_fut.done():
             hold = asyncio.ensure_future(steps[turn % len(steps)]())
             turn += 1

@@ -1,8 +1,8 @@
 """Several engine nodes on one Asterisk: exactly one serves each call, and a survivor adopts.
 
 Every node logged in to Asterisk sees every channel's ``AsyncAGIStart``.  The
-node that first leases the channel in the shared store (one atomic script,
-``CHANNEL_LEASE``) serves it and renews the lease while the call lasts; the
+node that first leases the channel (acd/leases.py: in the shared Redis, one atomic
+script on the server's clock) serves it and renews the lease while the call lasts; the
 others only remember the channel.  When a node dies its leases run out, and a
 survivor's renewal round wins them: it adopts the caller.  Adoption depends on
 where the call was, as the ACD's record of it says:
@@ -24,23 +24,26 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from acd.api import AcdApi
+from acd.leases import Leases
 from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp
 from ivr.engine.records import CallRecord
 
 
 class ChannelLeases:
-    """This node's leases on live channels, kept in the ACD's store (shared by all nodes)."""
+    """This node's leases on live channels.  The engine's only way to them: where they are kept
+    (``leases``, from ``acd.leases.leases_for``) is one argument, and never lets a failure reach a call."""
 
-    def __init__(self, store: Any, node: str, *, lease_s: float = 10.0):
-        self.store = store
+    def __init__(self, leases: Leases, node: str, *, lease_s: float = 10.0):
+        self.leases = leases
         self.node = node
         self.lease_s = lease_s
         self.log = logmod.get("ivr.ownership", node=node)
 
     async def claim(self, channel: str) -> bool:
         try:
-            return channel in await self.store.lease_channels(self.node, [channel], self.lease_s)
+            return channel in await self.leases.lease(self.node, [channel], self.lease_s)
         except Exception as exc:  # store away: not ours for now; the renewal round retries
             self.log.warning("lease.claim_failed", call_id=channel, error=str(exc))
             return False
@@ -48,14 +51,14 @@ class ChannelLeases:
     async def renew(self, channels: list[str]) -> set[str] | None:
         """The channels this node holds now; None when the store did not answer (nothing lost)."""
         try:
-            return set(await self.store.lease_channels(self.node, channels, self.lease_s))
+            return set(await self.leases.lease(self.node, channels, self.lease_s))
         except Exception as exc:
             self.log.warning("lease.renew_failed", channels=len(channels), error=str(exc))
             return None
 
     async def release(self, channel: str) -> None:
         try:
-            await self.store.release_channel(self.node, channel)
+            await self.leases.release(self.node, channel)
         except Exception as exc:  # it runs out by itself
             self.log.debug("lease.release_failed", call_id=channel, error=str(exc))
 
@@ -63,7 +66,7 @@ class ChannelLeases:
 class Adoption:
     """The program for a call adopted from a node that died (see the module's docstring)."""
 
-    def __init__(self, acd: Any, services: Any, program: Any, link: Any):
+    def __init__(self, acd: AcdApi, services: Any, program: Any, link: Any):
         self.acd = acd
         self.services = services
         self.program = program

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from acd.api import AcdApi
 from acd.model import CallRequest
 from hotline import log as logmod
 from ivr.engine.records import CallRecord
@@ -23,7 +24,7 @@ NOTICE_PROMPT_ID = "system_fault"
 
 
 class ShedProgram:
-    def __init__(self, acd: Any, route: Callable[[str, str], tuple[str, str]],
+    def __init__(self, acd: AcdApi, route: Callable[[str, str], tuple[str, str]],
                  notice_sound: Callable[[str], str] | None = None, services: Any = None):
         self.acd = acd
         #: The ACD glue that holds a caller on music until an agent is free (``keep``).
@@ -38,7 +39,8 @@ class ShedProgram:
         await call.answer()
         record.answered = time.time()
         await call.play([self.notice_sound(lang)])
-        queue = center if center in self.acd.config.queues else next(iter(self.acd.config.queues))
+        queues = self.acd.queue_ids()
+        queue = center if center in queues else queues[0]
         request = CallRequest(call_id=call.call_id, queue=queue, caller=call.caller, dialled=call.dialled,
                               center=center, language=lang, channel=call.channel)
         await self.acd.enqueue(request)

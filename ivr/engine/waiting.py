@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from acd import phone
+from acd.api import AcdApi
 from ivr.agi.interface import CallControl
 
 #: The generic announcement, when the place is unknown (the ACD's store is away).
@@ -117,12 +118,12 @@ class WaitPlan:
         return chunk
 
 
-def plan_for(acd: Any, call: CallControl, queue: str, *, announce_every_s: float | None, speed: float) -> WaitPlan:
+def plan_for(acd: AcdApi, call: CallControl, queue: str, *, announce_every_s: float | None, speed: float) -> WaitPlan:
     """The queue's periods (config/acd.yaml); offers only where the caller can be rung back."""
     try:
-        cfg = acd.config.queue(queue)
-        every, after = float(cfg.announce_every_s), float(cfg.callback_offer_after_s)
-        enabled = bool(acd.config.callbacks.enabled)
+        terms = acd.queue_terms(queue)
+        every, after = terms.announce_every_s, terms.callback_offer_after_s
+        enabled = acd.callback_terms().enabled
     except Exception:
         every, after, enabled = 30.0, None, False
     try:
@@ -132,7 +133,7 @@ def plan_for(acd: Any, call: CallControl, queue: str, *, announce_every_s: float
     return WaitPlan(announce_every_s=announce_every_s or every, offer_after_s=after if enabled else None, speed=speed)
 
 
-async def offer_callback(call: CallControl, acd: Any, sound: Callable[[str], str], log) -> None:
+async def offer_callback(call: CallControl, acd: AcdApi, sound: Callable[[str], str], log) -> None:
     """Offer a callback that keeps the caller's place; raise CallbackAccepted once the ACD has it.
 
     No key, another key, or a number the ACD will not ring back: the caller simply waits on.

@@ -51,13 +51,16 @@ class Clock:
 
 
 def unique_prefix(tag: str = "t") -> str:
-    return f"test:acd:{tag}:{uuid.uuid4().hex[:10]}:"
+    """A prefix of this test alone, with the hash tag the store requires (one Cluster slot)."""
+    return f"{{test:acd:{tag}:{uuid.uuid4().hex[:10]}}}:"
 
 
-async def redis_store(prefix: str | None = None, port: int = REDIS_PORT, poolsize: int = 2):
+async def redis_store(prefix: str | None = None, port: int = REDIS_PORT, poolsize: int = 2, server_clock=None):
+    """A store on the test Redis; ``server_clock`` plays Redis's clock (a fake Clock) where a test needs it."""
     from acd.redis_store import RedisStore
 
-    return await RedisStore.connect(REDIS_HOST, port, prefix=prefix or unique_prefix(), poolsize=poolsize)
+    return await RedisStore.connect(REDIS_HOST, port, prefix=prefix or unique_prefix(), poolsize=poolsize,
+                                    server_clock=server_clock)
 
 
 async def wipe(prefix: str, port: int = REDIS_PORT) -> None:

@@ -30,8 +30,10 @@ async def store(request):
         s = MemoryStore()
         yield s
         return
+    from acd.redis_store import CALLERS_CLOCK
+
     prefix = unique_prefix()
-    s = await redis_store(prefix)
+    s = await redis_store(prefix, server_clock=CALLERS_CLOCK)    # tests play time with explicit nows
     try:
         yield s
     finally:

@@ -51,12 +51,14 @@ async def test_agent_states_and_pending_pause(store, cfg):
     assert a.state == "available"
     a = await store.agent_action("c1", "pause", "lunch", T0 + 10)
     assert (a.state, a.reason) == ("paused", "lunch")
+    await store.enqueue(mk_call("x"))
+    await store.agent_action("c2", "login", "", T0 + 10)
     agents, _ = await store.snapshot(10)
-    assert "c1" not in [x.id for x in agents]
+    assert [x.id for x in agents] == ["c2"]          # a caller waits: free agents are read, c1 is not free
+    await store.agent_action("c2", "logout", "", T0 + 10)
     a = await store.agent_action("c1", "resume", "", T0 + 20)
     assert a.state == "available" and a.idle_since == pytest.approx(T0 + 20)
     # pause during a call is applied after wrap-up
-    await store.enqueue(mk_call("x"))
     await store.claim([("x", "c1", 10, 5)], T0 + 21)
     assert await store.ring_result("x", "c1", "ANSWER", T0 + 22, 2) == "connected"
     a = await store.agent_action("c1", "pause", "meeting", T0 + 23)
@@ -237,6 +239,8 @@ async def test_restore_agent_only_if_missing(store, cfg):
     b = Agent(id="new", dial="PJSIP/new", queues=["changchun"], skills={"zh": 3}, state="paused", reason="x")
     assert not await store.restore_agent(b)
     assert (await store.get_agent("new")).state == "available"
+    assert await store.snapshot(5) == ([], [])      # nobody waits: nothing to read (an idle node's round)
+    await store.enqueue(mk_call("x"))
     agents, _ = await store.snapshot(5)
     assert [x.id for x in agents] == ["new"]
 

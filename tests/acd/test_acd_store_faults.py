@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from acd import config as config_mod
 from acd.model import CallRequest, StoreScriptError
 from acd.redis_faults import is_transient
-from acd.redis_store import RedisStore, _resp
+from acd.redis_store import RedisStore
 from acd.service import Acd
 
 import acd_fixtures
@@ -37,6 +37,14 @@ agents:
 
 def until(pred, timeout=20.0, what=""):
     return acd_fixtures.until(pred, timeout, what, poll_s=0.05)
+
+
+def _resp(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for part in parts:
+        data = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
 
 
 async def redis_cmd(port: int, *args: str) -> str:
@@ -329,28 +337,65 @@ async def test_a_handler_that_fails_is_logged_and_the_subscriber_carries_on():
         seen.append((kind, payload))
         heard.set()
 
+    listener = asyncio.create_task(store.listen(handler))
     try:
         with capture_logs() as logs:
-            await store.subscribe(handler)
             await asyncio.wait_for(resubscribed.wait(), 5)
             resubscribed.clear()
             publisher = await acd_fixtures.redis_store(prefix)
             try:
                 await asyncio.wait_for(_published(publisher, prefix + "events", "offer:boom"), 5)
-                await asyncio.wait_for(resubscribed.wait(), 5)          # back after the failure
+                await asyncio.wait_for(resubscribed.wait(), 5)          # told to catch up after the failure
                 await asyncio.wait_for(_published(publisher, prefix + "events", "offer:x1"), 5)
                 await asyncio.wait_for(heard.wait(), 5)
             finally:
                 await publisher.close()
+        assert not listener.done()
     finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
         await store.close()
         await wipe(prefix)
-    lost = [e for e in logs if e["event"] == "acd.subscriber_lost"]
-    assert lost and "handler broke on purpose" in lost[0]["error"]
+    failed = [e for e in logs if e["event"] == "acd.subscriber_handler_failed"]
+    assert failed and "handler broke on purpose" in failed[0]["error"] and failed[0]["exc_info"] is True
     assert seen == [("offer", "x1")]
+    assert listener.cancelled()                          # it ends only when cancelled
+
+
+async def test_the_listener_comes_back_after_redis_restarts():
+    """Redis gone and back: every failure is logged, the feed says it resubscribed, events flow again."""
+    from hotline import log
+
+    log.setup("info", json=False)                   # the way back is an info line
+    port = free_port()
+    proc = await start_redis(port)
+    prefix = unique_prefix("relisten")
+    store = await acd_fixtures.redis_store(prefix, port=port)
+    got: list[tuple[str, str]] = []
+    listener = asyncio.create_task(store.listen(lambda kind, payload: got.append((kind, payload))))
+    try:
+        with capture_logs() as logs:
+            await until(lambda: got == [("resubscribed", "")], timeout=5, what="first subscription")
+            stop_redis(proc)
+            await until(lambda: events(logs, "acd.subscriber_lost"), timeout=5, what="the loss logged")
+            proc = await start_redis(port)
+            await until(lambda: got.count(("resubscribed", "")) == 2, timeout=10, what="resubscribed")
+            publisher = await acd_fixtures.redis_store(prefix, port=port)
+            try:
+                await asyncio.wait_for(_published(publisher, prefix + "events", "kick:"), 5)
+            finally:
+                await publisher.close()
+            await until(lambda: ("kick", "") in got, timeout=5, what="an event after the restart")
+        assert events(logs, "acd.subscriber_back")
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await store.close()
+        if proc.poll() is None:
+            stop_redis(proc)
 
 
 async def _published(store, channel: str, message: str) -> None:
     """Publish once a subscriber listens (Redis says how many got it)."""
-    while await store._pool.publish(channel, message) < 1:
+    while await store.redis.publish(channel, message) < 1:
         await asyncio.sleep(0.02)

@@ -168,7 +168,8 @@ def test_whose_failure_an_originate_response_is(reason, party, status):
 
 
 async def test_the_dialer_outlives_an_error_of_the_acd():
-    """An unexpected error while asking for the next callback is logged; the dialer asks again."""
+    """An unexpected error while asking for the next callback is logged with its reason; the
+    supervision tree starts the dialer again, which asks again (it used to die for good)."""
 
     class FlakyAcd:
         def __init__(self):
@@ -191,6 +192,8 @@ async def test_the_dialer_outlives_an_error_of_the_acd():
             await asyncio.wait_for(acd.again.wait(), 5)
         finally:
             await dialer.stop()
-    errors = [e for e in logs if e["event"] == "callback.dialer_error"]
-    assert len(errors) == 1 and errors[0]["error"] == "store answered nonsense"
-    assert acd.asked >= 2 and dialer.supervisor.failures == 0
+    errors = [e for e in logs if e["event"] == "task.failed"]
+    assert len(errors) == 1 and errors[0]["task"] == "callback-dialer"
+    assert errors[0]["error"] == "RuntimeError: store answered nonsense" and errors[0]["exc_info"]
+    assert acd.asked >= 2 and dialer.supervisor.failures == 1 and dialer.supervisor.restarts == 1
+    assert not dialer.supervisor.all_tasks()

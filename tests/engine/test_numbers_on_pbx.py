@@ -3,6 +3,10 @@
 The whole engine (FlowProgram, in-memory ACD, every agent of config/acd.yaml answering) takes
 calls the PBX places through [hotline-in]; each record must say where the call went and how
 the caller was placed.
+
+One hotline serves the whole module and every number's call is placed on it at once (a call
+lasts seconds of wall time, mostly the survey after the agent; the hotline starts in a fraction
+of one): each test then awaits and judges its own call, so one number's failure is its own.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 
 import pytest
+import pytest_asyncio
 
 from acd import config as acd_config
 from ivr.flows.audio_len import sound_lengths
@@ -20,6 +25,9 @@ from engine_harness import engine_on_pbx
 from hotline import paths
 
 SPEED = 20.0
+
+# The hotline, and the calls on it, live on one event loop for the whole module.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @contextlib.asynccontextmanager
@@ -56,21 +64,42 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize("did,caller,keys,flow,queue,center,located_by,place", CALLS,
-                         ids=[f"{c[0]}-from-{c[1]}" for c in CALLS])
-async def test_each_number_reaches_its_place(did, caller, keys, flow, queue, center, located_by, place):
+KEPT_WITH_AREA_CODE = CallerScript(number="13800000003", did="043912333")
+
+
+def _call_id(call) -> str:
+    return f"{call[0]}-from-{call[1]}"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stories():
+    """id -> the task of that call's story (PBX record, engine record), all placed at once on
+    one shipped hotline."""
     async with shipped_hotline() as (pbx, runtime):
-        pbx_record, record = await asyncio.wait_for(
-            story(pbx, runtime, CallerScript(number=caller, did=did, keys=keys)), 90)
+        scripts = {_call_id(c): CallerScript(number=c[1], did=c[0], keys=c[2]) for c in CALLS}
+        scripts["kept-with-area-code"] = KEPT_WITH_AREA_CODE
+        tasks = {key: asyncio.create_task(asyncio.wait_for(story(pbx, runtime, script), 90))
+                 for key, script in scripts.items()}
+        try:
+            yield tasks
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+@pytest.mark.parametrize("did,caller,keys,flow,queue,center,located_by,place", CALLS,
+                         ids=[_call_id(c) for c in CALLS])
+async def test_each_number_reaches_its_place(stories, did, caller, keys, flow, queue, center, located_by, place):
+    pbx_record, record = await stories[f"{did}-from-{caller}"]
+    assert pbx_record.caller == caller and record.caller == caller   # this call's records, not another's
     assert record.dialled == did                 # the dialplan handed the number over unchanged
     assert (record.flow, record.queue, record.center) == (flow, queue, center)
     assert (record.located_by, record.place) == (located_by, place)
     assert record.outcome == "answered" and pbx_record.talked_to
 
 
-async def test_a_kept_number_with_an_area_code_is_that_city_calling_the_kept_seats():
-    async with shipped_hotline() as (pbx, runtime):
-        _, record = await asyncio.wait_for(
-            story(pbx, runtime, CallerScript(number="13800000003", did="043912333")), 90)
+async def test_a_kept_number_with_an_area_code_is_that_city_calling_the_kept_seats(stories):
+    _, record = await stories["kept-with-area-code"]
     assert record.dialled == "043912333"
     assert (record.flow, record.queue, record.located_by) == ("kept", "hotline-12333", "dialled_area_code")

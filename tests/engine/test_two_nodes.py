@@ -8,7 +8,7 @@ import dataclasses
 import os
 import time
 
-import asyncio_redis
+import redis.asyncio as aioredis
 
 from acd import config as acd_config_mod
 from acd.model import Agent
@@ -24,6 +24,9 @@ QUEUES = ["changchun", "province", "jilin", "yanbian"]
 
 
 def acd_config(prefix: str, agents: int):
+    """config/acd.yaml with ``agents`` test agents under ``prefix`` (given a hash tag when it has none)."""
+    if "{" not in prefix:
+        prefix = "{" + prefix.rstrip(":") + "}:"
     cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
     people = [Agent(id=str(3000 + i), dial=f"Local/{3000 + i}@agents", center="changchun", queues=list(QUEUES),
                     skills={"zh": 3, "ko": 3, "enterprise": 3, "expert": 3}) for i in range(agents)]
@@ -32,17 +35,17 @@ def acd_config(prefix: str, agents: int):
 
 
 async def wipe(prefix: str) -> None:
-    conn = await asyncio_redis.Connection.create("127.0.0.1", 6379)
+    conn = aioredis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
     try:
-        keys = await (await conn.keys(prefix + "*")).aslist()
+        keys = [k async for k in conn.scan_iter(match=prefix + "*", count=500)]
         if keys:
-            await conn.delete(keys)
+            await conn.delete(*keys)
     finally:
-        conn.close()
+        await conn.aclose()
 
 
 async def two_nodes(pbx_agents: int, talk_s: float, lease_s: float = 1.0):
-    prefix = f"test:nodes:{os.urandom(4).hex()}:"
+    prefix = f"{{test:nodes:{os.urandom(4).hex()}}}:"
     secret = os.urandom(8).hex()
     behaviours = {f"Local/{3000 + i}@agents": AgentBehaviour(kind="answer", answer_after_s=1.0, talk_s=talk_s)
                   for i in range(pbx_agents)}
@@ -161,11 +164,11 @@ async def test_a_node_whose_lease_was_taken_lets_the_call_go():
         owner = await _serving(nodes)
         other = nodes[1] if owner is nodes[0] else nodes[0]
         uid = next(iter(owner.engine.calls))
-        conn = await asyncio_redis.Connection.create("127.0.0.1", 6379)
+        conn = aioredis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
         try:   # as if the other node's renewal round had won it while this one was starved
             await conn.set(f"{prefix}owner:{uid}", f"{other.engine.node}|{time.time() + 60:.6f}")
         finally:
-            conn.close()
+            await conn.aclose()
         await _until(lambda: any(r.call_id == uid for r in owner.engine.finished) and other.engine.adopted)
         handle.hang_up()
         await asyncio.wait_for(handle.wait(), 10)

@@ -38,7 +38,7 @@ async def changchun_with_one_busy_agent(**queue):
     queues["changchun"] = dataclasses.replace(queues["changchun"], escalation=[], **queue)
     cfg = dataclasses.replace(base, queues=queues, agents=[dataclasses.replace(AGENT)])
     async with engine_on_pbx(cfg, prompts, speed=SPEED, seed=5, talk_s=600.0) as running:
-        yield running
+        yield running            # the harness hangs up whoever is still on the line before stopping
 
 
 async def queued(pbx, runtime, number: str, keys=()):

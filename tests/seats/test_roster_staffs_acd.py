@@ -1,7 +1,9 @@
 """Issue 13 item 7: rosters that staff the ACD.
 
-Each center is rostered once for a week (a second of CP-SAT, the real solver)
-and the file is shared by the tests below: its people are the ACD's agents
+Each center is rostered once for a week (a second of CP-SAT, the real solver,
+run in this process: a dozen solves need not each start Python and import
+OR-Tools; the other commands run as the user runs them) and the file is
+shared by the tests below: its people are the ACD's agents
 plus new people, no interval is left empty where the headcount allows one,
 skills are checked, and the command says what the headcount cannot cover
 before solving and after.
@@ -9,7 +11,9 @@ before solving and after.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import pathlib
@@ -35,6 +39,18 @@ def seats(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "seats.cli", *args], capture_output=True, text=True, env=env)
 
 
+def seats_here(*args: str) -> subprocess.CompletedProcess:
+    """``seats ARGS`` run by this process's ``main`` at the same 200 columns, its output captured."""
+    from seats.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COLUMNS", "200")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    return subprocess.CompletedProcess(["seats", *args], code, out.getvalue(), err.getvalue())
+
+
 def flat(text: str) -> str:
     return " ".join(text.split())
 
@@ -58,7 +74,7 @@ def built(tmp_path_factory):
     def get(center: str):
         if center not in cache:
             path = folder / f"{center}.json"
-            out = seats("roster", "new", "--out", str(path), "--center", center, *SOLVE)
+            out = seats_here("roster", "new", "--out", str(path), "--center", center, *SOLVE)
             assert out.returncode == 0, out.stderr
             cache[center] = (path, out)
         return cache[center]

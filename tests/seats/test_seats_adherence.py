@@ -109,11 +109,11 @@ def test_redis_snapshot_against_the_acd_state(small, tmp_path):
     import datetime as dt
     import uuid
 
-    import asyncio_redis
+    import redis.asyncio as aioredis
 
     from seats.acd_state import read_agent_states, snapshot
 
-    prefix = f"seats-test-{uuid.uuid4().hex[:8]}:"
+    prefix = f"{{seats-test-{uuid.uuid4().hex[:8]}}}:"
     agents = {
         "agent-00": {"state": "available"},
         "agent-01": {"state": "logged_out"},
@@ -122,16 +122,16 @@ def test_redis_snapshot_against_the_acd_state(small, tmp_path):
     }
 
     async def setup(delete=False):
-        conn = await asyncio_redis.Connection.create("127.0.0.1", 6379, db=0)
+        conn = aioredis.Redis(host="127.0.0.1", port=6379, db=0, decode_responses=True)
         try:
             if delete:
-                await conn.delete([f"{prefix}agents"] + [f"{prefix}agent:{a}" for a in agents])
+                await conn.delete(f"{prefix}agents", *[f"{prefix}agent:{a}" for a in agents])
             else:
-                await conn.sadd(f"{prefix}agents", list(agents))
+                await conn.sadd(f"{prefix}agents", *agents)
                 for a, v in agents.items():
                     await conn.set(f"{prefix}agent:{a}", json.dumps(v))
         finally:
-            conn.close()
+            await conn.aclose()
 
     asyncio.run(setup())
     try:
