@@ -384,7 +384,8 @@ class MemoryStore(Store):
 
     @_writes
     async def reap_offers(self, now, max_reaps=3):
-        expired = [cid for cid, until in self._offers.items() if until <= now]
+        # Deadline order, ties by call id: the order Redis's ZRANGEBYSCORE gives, so both stores requeue alike.
+        expired = [cid for until, cid in sorted((u, c) for c, u in self._offers.items()) if until <= now]
         for cid in expired:
             call = self._calls[cid]
             agent = self._agents.get(call.agent_id)

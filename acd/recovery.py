@@ -195,12 +195,22 @@ async def _tell_left(store: Store, config: AcdConfig, gone: Left, cur: Call | No
         await store.call_ended(gone.call_id, cur.agent_id, gone.talk_s, gone.at, cfg.wrapup_s)
         return "ended"
     # the answer was lost as well: answered, then ended, as it happened
-    answered = await store.ring_result(gone.call_id, gone.agent_id, ANSWERED, gone.at - gone.talk_s, cfg.max_misses)
-    if answered == "connected":
-        await store.call_ended(gone.call_id, gone.agent_id, gone.talk_s, gone.at, cfg.wrapup_s)
-        return "ended"
-    await store.abandon(gone.call_id, now, None)      # its agent talks on another call: out of line at least
-    return "abandoned"
+    answered_at = gone.at - gone.talk_s
+    agent = gone.agent_id
+    if await store.ring_result(gone.call_id, agent, ANSWERED, answered_at, cfg.max_misses) != "connected":
+        # the store has the agent on another call (one whose end another node has yet to tell
+        # again, perhaps): connected with no agent then (lua.RESTORE_CALL), so that it can end
+        cur = await store.get_call(gone.call_id)
+        if cur is None or cur.state not in _LIVE:
+            return ""
+        if cur.state == CallState.OFFERED and cur.agent_id != agent:
+            await store.ring_result(gone.call_id, cur.agent_id, REQUEUE_STATUS, now, cfg.max_misses)
+        cur.state, cur.agent_id, cur.answered_at, cur.offer_until = CallState.CONNECTED, agent, answered_at, 0.0
+        await store.restore_call(cur, now)
+        cur = await store.get_call(gone.call_id)
+        agent = cur.agent_id if cur is not None else agent
+    await store.call_ended(gone.call_id, agent, gone.talk_s, gone.at, cfg.wrapup_s)
+    return "ended"
 
 
 def _queue(config: AcdConfig, call: Call):

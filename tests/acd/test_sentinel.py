@@ -250,12 +250,13 @@ defaults: {ring_timeout_s: 30, max_misses: 5, wrapup_s: 0, max_waiting: 100}
 callbacks: {enabled: true, delay_s: 0, retry_s: 1, max_attempts: 2, originate_grace_s: 5}
 queues: [{id: q}]
 agents:
-""" + "".join(f"  - {{id: x{i}, center: q, dial: PJSIP/x{i}, skills: {{zh: 3}}}}\n" for i in range(1, 6))
+""" + "".join(f"  - {{id: x{i}, center: q, dial: PJSIP/x{i}, skills: {{zh: 3}}}}\n" for i in range(1, 7))
 
 
 async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_path):
     """Redis restarted from an RDB snapshot (the same data set, another server, the writes after
-    the snapshot lost): one of each kind of write is lost, and the node tells each again."""
+    the snapshot lost): one of each kind of write is lost, and the nodes tell each again, the
+    second node first although what it tells needs what the first one tells (an agent freed)."""
     from acd import config as config_mod
     from acd_fixtures import free_port, start_redis, stop_redis
 
@@ -264,12 +265,15 @@ async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_pa
     proc = await start_redis(port, *persist)
     cfg = config_mod.parse(SNAPSHOT_CFG, "snapshot.yaml")
     prefix = unique_prefix("snapshot")
-    node = None
+    node = other = None
     waits: dict[str, asyncio.Task] = {}
     try:
         store = await RedisStore.connect("127.0.0.1", port, prefix=prefix, poolsize=2, call_timeout_s=2.0)
         node = Acd(store, cfg, "n1", backoff_max_s=0.1, recovery_window_s=0.3)
         await node.start(loops=False)
+        other = Acd(await RedisStore.connect("127.0.0.1", port, prefix=prefix, poolsize=2, call_timeout_s=2.0),
+                    cfg, "n2", backoff_max_s=0.1, recovery_window_s=0.3)
+        await other.start(loops=False)
 
         async def offered(cid: str, agent: str):
             await node.login(agent)
@@ -286,8 +290,14 @@ async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_pa
             await enqueue(cid)
             await offered(cid, agent)
         assert await node.ring_result("c_end", "x3", "ANSWER") == "connected"
+        await enqueue("c_prev")
+        await offered("c_prev", "x6")
+        assert await node.ring_result("c_prev", "x6", "ANSWER") == "connected"
         await enqueue("c_ab")
         await enqueue("c_off")
+        await other.enqueue(CallRequest("c_next", "q", ["zh"], caller="13900000001"))
+        next_wait = asyncio.create_task(other.wait_offer("c_next"))
+        await asyncio.sleep(0)
         await node.login("x5")                          # free, not yet claimed
         await store.redis.save()
 
@@ -295,6 +305,11 @@ async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_pa
         await node.abandoned("c_ab")                                        # -> abandoned
         assert [(o.call_id, o.agent_id) for o in await node.dispatch_once()] == [("c_off", "x5")]   # -> restored
         assert (await asyncio.wait_for(waits.pop("c_off"), 5)).agent_id == "x5"
+        assert await node.call_ended("c_prev", "x6", 4.0)                      # -> ended
+        assert [(o.call_id, o.agent_id) for o in await other.dispatch_once()] == [("c_next", "x6")]
+        assert (await asyncio.wait_for(next_wait, 5)).agent_id == "x6"
+        assert await other.ring_result("c_next", "x6", "ANSWER") == "connected"
+        assert await other.call_ended("c_next", "x6", 1.0)   # -> ended, though x6 is still on c_prev then
         assert await node.ring_result("c_ans", "x2", "ANSWER") == "connected"  # -> answered
         assert await node.call_ended("c_end", "x3", 5.0)                       # -> ended
         assert await node.ring_result("c_ae", "x4", "ANSWER") == "connected"
@@ -315,25 +330,31 @@ async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_pa
             assert await probe.get_call("c_new") is None and (await probe.get_call("c_req")).state == "offered"
         finally:
             await probe.close()
-        await node._retry(node.maintain, "test")    # the node's next store call: an outage, another server
+        # each node's next store call: an outage, another server; n2 first, while the store still
+        # has x6 talking on c_prev, whose end only n1 can tell again
+        await other._retry(other.maintain, "test")
+        assert other.reconciled == 1
+        await node._retry(node.maintain, "test")
 
         calls = {c.call_id: c for c in await store.get_calls(
-            ["c_req", "c_ans", "c_end", "c_ae", "c_ab", "c_off", "c_all", "c_new", "cb:c_ab"]) if c}
+            ["c_req", "c_ans", "c_end", "c_ae", "c_ab", "c_off", "c_all", "c_new", "cb:c_ab", "c_prev", "c_next"]) if c}
         agents = {a.id: a for a in await store.agents()}
-        assert node.reconciled == 8
+        assert node.reconciled == 9
         assert {cid: (c.state, c.agent_id) for cid, c in calls.items()} == {
+            "c_prev": ("ended", "x6"), "c_next": ("ended", ""),
             "c_req": ("waiting", ""), "c_new": ("waiting", ""), "c_off": ("offered", "x5"),
             "c_ans": ("connected", "x2"), "c_end": ("ended", "x3"), "c_ae": ("ended", "x4"),
             "c_all": ("ended", all_offer.agent_id), "c_ab": ("abandoned", ""), "cb:c_ab": ("waiting", "")}
-        assert {a: (agents[a].state, agents[a].call_id) for a in ("x1", "x2", "x3", "x4", "x5")} == {
+        assert {a: (agents[a].state, agents[a].call_id) for a in ("x1", "x2", "x3", "x4", "x5", "x6")} == {
             "x1": ("available", ""), "x2": ("talking", "c_ans"), "x3": ("available", ""), "x4": ("available", ""),
-            "x5": ("ringing", "c_off")}
+            "x5": ("ringing", "c_off"), "x6": ("available", "")}
         assert agents["x1"].misses == 0                 # put back with no miss (the lost report's is not known)
         watch = StoreWatch(store, list(agents), list(calls))
         await watch.once()
         assert watch.breaches == []
         await node._retry(node.maintain, "test")        # a second pass within the hold tells nothing more
-        assert node.reconciled == 8
+        await other._retry(other.maintain, "test")
+        assert (node.reconciled, other.reconciled) == (9, 1)
 
         # the hold over, the waiting callers are served, their offers newer than those they had
         deadline = asyncio.get_running_loop().time() + 5
@@ -345,7 +366,8 @@ async def test_restart_from_a_snapshot_reconciles_each_kind_of_lost_write(tmp_pa
     finally:
         for task in waits.values():
             task.cancel()
-        if node is not None:
-            await node.stop(flush_s=0.5)
+        for acd in (node, other):
+            if acd is not None:
+                await acd.stop(flush_s=0.5)
         if proc.poll() is None:
             stop_redis(proc)
