@@ -33,11 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="live figures per queue and per agent")
     st.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
-    ag = sub.add_parser("agent", help="log an agent in or out, pause, resume, list")
-    ag.add_argument("action", choices=["login", "logout", "pause", "resume", "list"])
+    from acd import call_cli
+
+    ag = sub.add_parser("agent", help="log an agent in or out, pause, resume, list; wrap-up; supervisors")
+    ag.add_argument("action", choices=["login", "logout", "pause", "resume", "list", *call_cli.AGENT_ACTIONS])
     ag.add_argument("agent_id", nargs="?", help="agent (seat) id, e.g. 1301")
-    ag.add_argument("--reason", default="break", help="why the agent pauses (pause only)")
+    ag.add_argument("--reason", default=None, help="why the agent pauses (pause: break; force-pause: supervisor)")
+    ag.add_argument("--by", default="", help="the supervisor forcing a pause or logout (kept in the audit log)")
+    ag.add_argument("--seconds", default=None, help="more wrap-up time (wrapup-extend)")
     ag.add_argument("--json", action="store_true")
+    call_cli.add_parser(sub)
 
     from acd.db import commands as db_commands, report_cli
 
@@ -97,6 +102,10 @@ async def _command(args, cfg, store) -> int:
     from acd.model import AcdError
     from acd.service import collect_stats
 
+    from acd import call_cli
+
+    if args.command == "call" or getattr(args, "action", None) in call_cli.AGENT_ACTIONS:
+        return await call_cli.run(args, cfg, store)
     now = time.time()
     if args.command == "status":
         agents = await store.agents()
@@ -124,7 +133,8 @@ async def _command(args, cfg, store) -> int:
             raise UserError(f"agent {args.action}: which agent? e.g. acd agent {args.action} 1301", 2)
         await store.sync_agents(cfg.agents, now)
         try:
-            agent = await store.agent_action(args.agent_id, args.action, args.reason if args.action == "pause" else "", now)
+            agent = await store.agent_action(args.agent_id, args.action,
+                                             (args.reason or "break") if args.action == "pause" else "", now)
         except AcdError as exc:
             raise UserError(str(exc)) from None
         pending = f", then {agent.pending}" if agent.pending else ""
@@ -153,6 +163,9 @@ def _main(args) -> int:
         return 0
     if args.command in db_commands.COMMANDS:
         return asyncio.run(db_commands.run(args, cfg))
+    from acd import call_cli
+
+    call_cli.check(args, cfg)
     return asyncio.run(_run(args, cfg))
 
 

@@ -61,6 +61,8 @@ class QueueConfig:
     announce_every_s: Seconds = 30.0
     aht_s: Seconds = 240.0        # average handle time used for expected wait until measured
     escalation: list[Escalation] = field(default_factory=list)
+    max_wrapup_s: Seconds = 300.0  # wrap-up extended by the agent (acd agent wrapup-extend) ends by then at the latest
+    code: Text = ""               # 1 or 2 digits an agent keys to transfer a caller here (#1 CODE #)
 
 
 @with_config(FILE)
@@ -242,6 +244,15 @@ def _queues(doc, f: _File) -> dict[str, QueueConfig]:
                 if s != "*" and s not in f.skills:
                     raise _fail(doc, ("queues", i, "escalation", j, "drop_skills"),
                                 f"queue {q.id!r}: unknown skill {s!r} (skills: {', '.join(f.skills)})")
+        if q.max_wrapup_s < q.wrapup_s:
+            where = (("queues", i, "max_wrapup_s") if "max_wrapup_s" in raw else
+                     ("defaults", "max_wrapup_s") if "max_wrapup_s" in f.defaults else ("queues", i))
+            raise _fail(doc, where, f"queue {q.id!r}: max_wrapup_s {q.max_wrapup_s:g} is below its wrapup_s {q.wrapup_s:g}")
+        if q.code and (not q.code.isdigit() or len(q.code) > 2):
+            raise _fail(doc, ("queues", i, "code"), f"queue {q.id!r}: code {q.code!r} is not 1 or 2 digits "
+                        "(longer digits are numbers to dial)")
+        if q.code and any(other.code == q.code for other in queues.values()):
+            raise _fail(doc, ("queues", i, "code"), f"queue {q.id!r}: code {q.code!r} is taken by another queue")
         q.escalation.sort(key=lambda e: e.after_s)
         queues[q.id] = q
     for i, q in enumerate(queues.values()):

@@ -627,3 +627,47 @@ return redis.call('GET', K.epoch)
 SCRIPTS: dict[str, Script] = {
     value.name: value for value in dict(globals()).values() if isinstance(value, Script)
 }
+
+# -- wrap-up (acd/wrapup.py) ------------------------------------------------------------------------
+
+#: ARGV: prefix, agent id, seconds, max wrap-up s, now.  An agent in wrap-up asks for more time:
+#: the wrap-up ends ``seconds`` after its current end (after now, if that has passed unreleased),
+#: never later than ``max wrap-up s`` after it began (the call's end).  Returns {"agent": {...}}, or
+#: {"error": "..."} when the agent is unknown, not in wrap-up, or already at the maximum.
+WRAPUP_EXTEND = Script("WRAPUP_EXTEND", ('wrap', 'changes'), PRELUDE + r"""
+local id, secs, maxs, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local k = P .. 'agent:' .. id
+local a = getj(k)
+if not a then return cjson.encode({error = "unknown agent '" .. id .. "'"}) end
+if a.state ~= 'wrapup' then
+  return cjson.encode({error = "agent '" .. id .. "' is not in wrap-up (" .. a.state .. ")"})
+end
+local cur = a.wrap_until or 0
+local new = math.min(math.max(cur, now) + secs, a.since + maxs)   -- since: when the wrap-up began
+if new <= math.max(cur, now) then
+  return cjson.encode({error = "agent '" .. id .. "': wrap-up is already at its maximum of "
+    .. string.format('%g', maxs) .. " s"})
+end
+a.wrap_until = new
+redis.call('ZADD', K.wrap, new, id)
+setj(k, a)
+return cjson.encode({agent = a})
+""")
+
+#: ARGV: prefix, agent id, call id, now.  The agent is done with the call (its disposition
+#: recorded with --done): a wrap-up for that call ends now, applying a pending pause or logout.
+#: Returns {"agent": {...}, "done": true|false} (false: not in wrap-up for that call, nothing
+#: changed), or {"error": "..."} for an unknown agent.
+WRAPUP_DONE = Script("WRAPUP_DONE", ('avail', 'wrap', 'changes'), PRELUDE + r"""
+local id, cid, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local k = P .. 'agent:' .. id
+local a = getj(k)
+if not a then return cjson.encode({error = "unknown agent '" .. id .. "'"}) end
+if a.state ~= 'wrapup' or a.call_id ~= cid then return cjson.encode({agent = a, done = false}) end
+redis.call('ZREM', K.wrap, id)
+make_available(a, now)
+setj(k, a)
+return cjson.encode({agent = a, done = true})
+""")
+
+SCRIPTS.update({s.name: s for s in (WRAPUP_EXTEND, WRAPUP_DONE)})

@@ -15,7 +15,7 @@ from typing import Iterable
 from acd.leases import MemoryLeases
 from acd.model import ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallState, Offer
 from acd.stats import ABANDONED, ANSWERED as OUT_ANSWERED, DAY_S
-from acd.store import MISS_STATUSES, Handler, Store, _callback_for, enter, snapshot_depth
+from acd.store import MISS_STATUSES, Handler, Store, _callback_for, enter, snapshot_depth, transfer_refusal
 
 
 def _writes(method):
@@ -488,6 +488,35 @@ class MemoryStore(Store):
             agent.call_id = stored.call_id
         return True
 
+    # -- transfers (acd/transfers.py; lua_transfer.py says the same for Redis) ---------------------
+    @_writes
+    async def request_transfer(self, call_id, agent_id, request_json, now):
+        call = self._calls.get(call_id)
+        refusal = transfer_refusal(call, call_id, agent_id)
+        if refusal:
+            return refusal
+        call.transfer = request_json
+        self._notify("transfer", call_id)
+        return ""
+
+    @_writes
+    async def recall_agent(self, call_id, agent_id, ring_s, grace_s, now):
+        """See lua_transfer.RECALL_AGENT."""
+        call, agent = self._calls.get(call_id), self._agents.get(agent_id)
+        if call is None or agent is None or call.state != CallState.ENDED or call.agent_id != agent_id:
+            return None
+        if not (agent.state == AgentState.AVAILABLE or (agent.state == AgentState.WRAPUP and agent.call_id == call_id)):
+            return None
+        self._wrap.pop(agent_id, None)
+        call.state, call.agent_id, call.transfer = CallState.OFFERED, agent_id, ""
+        call.offer_until = now + ring_s + grace_s
+        call.rings += 1
+        call.ring_s = ring_s
+        self._enter(agent, AgentState.RINGING, now)
+        agent.call_id = call_id
+        self._offers[call_id] = call.offer_until
+        return Offer(call_id, agent_id, agent.dial, ring_s, call.kind, call.caller, call.queue, call.rings)
+
     # -- records, stats, nodes ----------------------------------------------------------------
     async def put_record(self, record, now, retention_s):
         self._records[record["call_id"]] = (record.get("ts", now), now + retention_s, dict(record))
@@ -506,3 +535,28 @@ class MemoryStore(Store):
 
     async def nodes(self):
         return dict(self._nodes)
+
+    # -- wrap-up (acd/wrapup.py; lua.WRAPUP_EXTEND and lua.WRAPUP_DONE say the same for Redis) ----
+    @_writes
+    async def wrapup_extend(self, agent_id: str, seconds: float, max_s: float, now: float) -> Agent:
+        """More time for an agent in wrap-up, at most ``max_s`` from its start; AcdError otherwise."""
+        agent = self._agent(agent_id)
+        if agent.state != AgentState.WRAPUP:
+            raise AcdError(f"agent {agent_id!r} is not in wrap-up ({agent.state})")
+        start = max(agent.wrap_until, now)
+        new = min(start + seconds, agent.since + max_s)   # since: when the wrap-up began
+        if new <= start:
+            raise AcdError(f"agent {agent_id!r}: wrap-up is already at its maximum of {max_s:g} s")
+        agent.wrap_until = new
+        self._wrap[agent_id] = new
+        return Agent.from_dict(agent.to_dict())
+
+    @_writes
+    async def wrapup_done(self, agent_id: str, call_id: str, now: float) -> tuple[Agent, bool]:
+        """End the agent's wrap-up for ``call_id`` now; (agent, False) when not in wrap-up for it."""
+        agent = self._agent(agent_id)
+        if agent.state != AgentState.WRAPUP or agent.call_id != call_id:
+            return Agent.from_dict(agent.to_dict()), False
+        self._wrap.pop(agent_id, None)
+        self._make_available(agent, now)
+        return Agent.from_dict(agent.to_dict()), True

@@ -184,6 +184,7 @@ class Call:
     ring_s: float = 0.0          # ring timeout of the current offer
     reaped: int = 0              # offers taken back unsettled: a call nobody owns any more is dropped
     reason: str = ""             # a callback: why its last attempt failed (kept with the task)
+    transfer: str = ""           # a transfer request its owner has yet to carry out (JSON: acd.transfers)
 
     @property
     def score(self) -> float:

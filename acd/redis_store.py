@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 from redis import exceptions as rx
 
-from acd import agents_view, lua
+from acd import agents_view, lua, lua_transfer
 from acd.config import RedisConfig
 from acd.model import AcdError, Agent, Call, Offer, StoreError, StoreUnavailable
 from acd.redis_connect import Link, RedisUnreachable, check_prefix, close_client, open_client, parse_address
@@ -34,6 +34,9 @@ from acd.redis_faults import SlowCalls, classify, link_reason
 from acd.store import Handler, Store
 from hotline import log as logmod
 from hotline.backoff import pause_before_retry
+
+#: Every script of the store, by name (acd/lua.py, acd/lua_transfer.py).
+SCRIPTS: dict[str, lua.Script] = {**lua.SCRIPTS, **lua_transfer.SCRIPTS}
 
 __all__ = ["RedisStore", "RedisUnreachable"]
 
@@ -101,7 +104,7 @@ class RedisStore(Store):
     async def _load_scripts(self) -> None:
         """Load every script at start, in one round trip: a script Redis cannot compile is
         found now, not at the first call that needs it."""
-        runners = [self._runner(s) for s in lua.SCRIPTS.values()]
+        runners = [self._runner(s) for s in SCRIPTS.values()]
 
         async def load():
             pipe = self.redis.pipeline(transaction=False)
@@ -148,7 +151,7 @@ class RedisStore(Store):
         return await self._call(script.name, self._runner(script), keys, argv)
 
     async def _run(self, name: str, *args) -> object:
-        return await self.run_script(lua.SCRIPTS[name], *args)
+        return await self.run_script(SCRIPTS[name], *args)
 
     async def _cmd(self, method: str, *args, **options):
         fn = getattr(self.redis, method)
@@ -378,6 +381,13 @@ class RedisStore(Store):
         return bool(await self._run("RESTORE_CALL", json.dumps(call.to_dict(), ensure_ascii=False), now,
                                     self._server_now(now)))
 
+    async def request_transfer(self, call_id, agent_id, request_json, now):
+        return str(await self._run("REQUEST_TRANSFER", call_id, agent_id, request_json, now))
+
+    async def recall_agent(self, call_id, agent_id, ring_s, grace_s, now):
+        row = await self._run("RECALL_AGENT", call_id, agent_id, ring_s, grace_s, self._server_now(now))
+        return _offer(json.loads(row)) if row else None
+
     async def publish_stats(self, payload):
         await self._cmd("set", self.key("stats"), payload)
         await self._cmd("publish", self.prefix + "wallboard", payload)
@@ -398,6 +408,19 @@ class RedisStore(Store):
         for i in range(0, len(keys), 500):
             await self._cmd("delete", *keys[i:i + 500])
         return len(keys)
+
+    # -- wrap-up (acd/wrapup.py) ---------------------------------------------------------------
+    async def wrapup_extend(self, agent_id, seconds, max_s, now):
+        out = json.loads(await self._run("WRAPUP_EXTEND", agent_id, seconds, max_s, now))
+        if "error" in out:
+            raise AcdError(out["error"])
+        return Agent.from_dict(out["agent"])
+
+    async def wrapup_done(self, agent_id, call_id, now):
+        out = json.loads(await self._run("WRAPUP_DONE", agent_id, call_id, now))
+        if "error" in out:
+            raise AcdError(out["error"])
+        return Agent.from_dict(out["agent"]), bool(out["done"])
 
 
 def _offer(r: list) -> Offer:

@@ -37,6 +37,8 @@ from acd.outbox import Outbox, agent_key, call_key
 from acd.records import CallRecord
 from acd.store import Store
 from acd.store_access import StoreAccess
+from acd.transfers import TransferDesk
+from acd.wrapup import WrapupDesk
 from hotline import log
 from hotline.supervise import Supervisor
 
@@ -54,7 +56,7 @@ class _Local:
     call: Call
 
 
-class Acd(Lifecycle, StoreAccess, Callbacks, Loops):
+class Acd(Lifecycle, StoreAccess, Callbacks, Loops, TransferDesk, WrapupDesk):
     """Implements :class:`acd.api.AcdApi`, the engine's one way in."""
 
     def __init__(
@@ -88,6 +90,7 @@ class Acd(Lifecycle, StoreAccess, Callbacks, Loops):
         self.write_wait_s = config.redis.write_wait_s if write_wait_s is None else write_wait_s
         self.log = log.get("acd", node=node_id)
         self._waiters: dict[str, asyncio.Future] = {}
+        self._transfer_waiters: dict[str, asyncio.Event] = {}   # call -> its owner waits for a transfer
         self._seq: dict[str, int] = {}          # call -> number of the last offer handed to its owner
         self._local: dict[str, _Local] = {}
         self._places: dict[str, tuple[int, float]] = {}   # call -> last known (place, expected wait)

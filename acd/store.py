@@ -14,10 +14,10 @@ from typing import Callable, Iterable
 
 from acd import phone
 from acd.model import (
-    Agent, AgentState, Call, CallKind, Offer, queue_score,
+    Agent, AgentState, Call, CallKind, CallState, Offer, queue_score,
 )
 
-Handler = Callable[[str, str], None]   # (kind, payload): ("offer", call_id) | ("kick", "") | ("callback", call_id)
+Handler = Callable[[str, str], None]   # (kind, payload): ("offer" | "callback" | "transfer", call_id) | ("kick", "")
 
 #: Dial statuses that count against the agent (they were rung and did not take it).
 MISS_STATUSES = ("NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION")
@@ -102,6 +102,27 @@ class Store(ABC):
     async def heartbeat(self, node: str, now: float, status: str) -> None: ...
     @abstractmethod
     async def nodes(self) -> dict[str, tuple[float, str]]: ...
+    @abstractmethod
+    async def request_transfer(self, call_id: str, agent_id: str, request_json: str, now: float) -> str:
+        """Keep a transfer request on a connected call for its owner ('' done, else the refusal:
+        :func:`transfer_refusal`) and publish ``transfer:<call id>``."""
+    @abstractmethod
+    async def recall_agent(self, call_id: str, agent_id: str, ring_s: float, grace_s: float, now: float) -> Offer | None:
+        """Ring again the agent who ended ``call_id`` (a transfer failed), if still free or in that
+        call's wrap-up: the call offered to them alone.  None: the caller must queue instead."""
+
+
+def transfer_refusal(call: Call | None, call_id: str, agent_id: str) -> str:
+    """Why a transfer request cannot be written ('' when it can): the words both stores give."""
+    if call is None:
+        return f"unknown call {call_id!r}"
+    if call.state != CallState.CONNECTED:
+        return f"call {call_id} is not talking to an agent (state: {call.state})"
+    if call.agent_id != agent_id:
+        return f"agent {agent_id} is not on call {call_id}"
+    if call.transfer:
+        return f"another transfer of call {call_id} is running"
+    return ""
 
 
 def snapshot_depth(limit: int, available: int) -> int:

@@ -97,6 +97,7 @@ def heard(records: list[CallRecord], pbx_records: list[Any]) -> dict[str, int]:
         "callback_offered": sum(1 for r in pbx_records if played(r, "callback_offer")),
         "callback_kept_place": sum(1 for r in records if r.reason.startswith("callback requested while waiting")),
         "kept_hotline_calls": sum(1 for r in records if r.dialled.endswith(("12333", "12366"))),
+        "agent_transfers": sum(1 for r in records for leg in r.dial_attempts if leg.get("by")),
     }
 
 
@@ -149,16 +150,42 @@ def noanswer_count(options: DemoOptions) -> int:
     return options.noanswer_agents if (options.agents or 0) > options.noanswer_agents else 0
 
 
-def agent_behaviours(options: DemoOptions) -> dict[str, AgentBehaviour]:
+#: A city agent hands the caller on, keying it on the phone a few seconds into the conversation
+#: (config/engine.yaml agent_keys): a province matter, or a tax one for the 12366 sub-center.
+DEMO_TRANSFERS = ((0.08, "#11#"), (0.04, "#112366#"))
+HAND_ON_AFTER_S = 6.0
+
+
+class _HandsOn:
+    """The keys one agent presses on each call (most calls: none), the same on every run."""
+
+    def __init__(self, seed: int, endpoint: str):
+        self.rng = random.Random(f"{seed}/{endpoint}/transfer")
+
+    def __call__(self, _pbx_rng: random.Random) -> tuple[tuple[float, str], ...]:
+        x = self.rng.random()
+        for share, keys in DEMO_TRANSFERS:
+            if x < share:
+                return ((HAND_ON_AFTER_S, keys),)
+            x -= share
+        return ()
+
+
+def agent_behaviours(options: DemoOptions, agents=()) -> dict[str, AgentBehaviour]:
+    """``agents``: the ACD's (their centers): city agents hand some callers on (DEMO_TRANSFERS)."""
+    centers = {a.dial: a.center for a in agents}
     table = {}
     for i, endpoint in enumerate(agent_endpoints(options.agents)):
         if i < noanswer_count(options):
             table[endpoint] = AgentBehaviour(kind="noanswer")
         else:
+            center = centers.get(endpoint, "province")
+            city = center != "province" and not center.startswith("hotline-")
             table[endpoint] = AgentBehaviour(
                 kind="answer", ends="agent",
                 answer_after_s=_Draws(options.seed, endpoint, "answer", lambda rng: rng.uniform(1.0, 4.0)),
-                talk_s=_Draws(options.seed, endpoint, "talk", exponential(options.talk_mean_s)))
+                talk_s=_Draws(options.seed, endpoint, "talk", exponential(options.talk_mean_s)),
+                keys=_HandsOn(options.seed, endpoint) if city else ())
     return table
 
 
@@ -188,7 +215,7 @@ async def run_demo(options: DemoOptions, *,
         acd_config, prompts = _acd_and_prompts(options)
     options, staffing, acd_config = await asyncio.to_thread(_staff, options, acd_config)
     pbx = Pbx(PbxConfig.load(speed=options.speed, seed=options.seed, secret=secret),
-              agents=agent_behaviours(options))
+              agents=agent_behaviours(options, acd_config.agents if acd_config is not None else ()))
     pbx.config.prompts.update(prompts)
     pbx.default_talk_s = exponential(options.talk_mean_s)   # outside lines a flow transfers to
     host, port = await pbx.start()

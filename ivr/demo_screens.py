@@ -69,7 +69,8 @@ def rows(s: dict[str, Any], staffing=None) -> list[tuple[str, str]]:
         out += [("mobiles placed by number segment", str(s["mobile_placed"])),
                 ("told their place in line", str(s["heard_place"])),
                 ("offered a callback / took it", f"{s['callback_offered']} / {s['callback_kept_place']}"),
-                ("dialled 12333 or 12366", str(s["kept_hotline_calls"]))]
+                ("dialled 12333 or 12366", str(s["kept_hotline_calls"])),
+                ("handed on by an agent (province, 12366)", str(s.get("agent_transfers", 0)))]
     out.append(("agents on duty", _agents(s, staffing)))
     if staffing is not None and staffing.expected_sl is not None:
         out.append((f"Erlang C forecast, within {staffing.within_s:g} s", f"{_pct(staffing.expected_sl)} of queued"))

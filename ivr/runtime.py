@@ -209,8 +209,10 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
                     leases=leases, deadlines=deadlines, sound_seconds=_sound_lengths(registry), tree=tree)
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
+    starts, end = settings.engine.transfer_keys()
     services = AcdServices(acd, records=engine.records.get, speed=speed,
-                           sound=lambda pid, lang: registry.snapshot().shared_sound(pid, lang))
+                           sound=lambda pid, lang: registry.snapshot().shared_sound(pid, lang),
+                           agent_keys=starts, agent_keys_end=end)
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)

@@ -81,6 +81,36 @@ class EngineSettings:
     contexts: list[Text] = field(default_factory=lambda: ["hotline-in", "hotline-resume", "hotline-callback"])
     resume: Resume = field(default_factory=lambda: {"context": "hotline-resume", "exten": "s", "priority": 1})
     agents: list[Text] = field(default_factory=list)
+    #: Keys an agent on a plain phone presses during the conversation to transfer the caller:
+    #: ``blind`` then the target (a queue's code, or a number), then ``end`` (ivr/engine/agent_keys.py).
+    #: An empty mapping turns the codes off.
+    agent_keys: dict[Text, Text] = field(default_factory=lambda: {"blind": "#1", "end": "#"})
+
+    def transfer_keys(self) -> tuple[dict[str, str], str]:
+        """(start keys -> transfer kind, end key), as ivr.engine.agent_keys.AgentKeys takes them."""
+        keys = dict(self.agent_keys)
+        end = keys.pop("end", "#")
+        return {start: kind for kind, start in keys.items()}, end
+
+
+#: What engine.agent_keys may name, and the keys a phone has.
+AGENT_KEY_KINDS = ("blind", "end")
+PHONE_KEYS = set("0123456789*#")
+
+
+def _check_agent_keys(doc, keys: dict[str, str]) -> None:
+    where = ("engine", "agent_keys")
+    for kind, seq in keys.items():
+        if kind not in AGENT_KEY_KINDS:
+            raise yamlconf.fail(doc, where + (kind,), f"engine.agent_keys.{kind}: unknown; use {', '.join(AGENT_KEY_KINDS)}",
+                                on_key=True)
+        if not seq or not set(seq) <= PHONE_KEYS or len(seq) > 4:
+            raise yamlconf.fail(doc, where + (kind,), f"engine.agent_keys.{kind} {seq!r}: 1 to 4 of the keys 0-9 * #")
+    if keys and "end" in keys and (len(keys["end"]) != 1 or keys["end"].isdigit()):
+        raise yamlconf.fail(doc, where + ("end",), f"engine.agent_keys.end {keys['end']!r}: one key, * or # "
+                            "(digits make up the target)")
+    if keys and "blind" not in keys:
+        raise yamlconf.fail(doc, where, "engine.agent_keys: set blind (e.g. '#1'), or write {} to turn the codes off")
 
 
 @with_config(FILE)
@@ -102,4 +132,5 @@ def load(path: str | os.PathLike | None = None) -> Settings:
     file = pathlib.Path(path) if path else paths.config_file(NAME)
     doc = yamlconf.read(file)
     parsed = yamlconf.validate(_File, doc)
+    _check_agent_keys(doc, parsed.engine.agent_keys)
     return Settings(ami=parsed.ami, engine=parsed.engine, path=file)

@@ -42,6 +42,13 @@ async def run(args: argparse.Namespace, cfg) -> int:
         parse_when(args.since, "--since")
         if args.until:
             parse_when(args.until, "--until")
+    if args.command == "report":      # its flags' mistakes before the database's
+        from acd.db import report_cli
+
+        try:
+            report_cli.check_flags(args, cfg)
+        except DbError as exc:
+            raise _user(str(exc), 2) from None
     url = args.db or cfg.records.url
     try:
         engine = open_engine(parse_url(url))

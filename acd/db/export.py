@@ -21,8 +21,14 @@ from acd.db.rows import LABELS
 from hotline.log import mask
 from acd.when import CHINA
 
-TIME_COLUMNS = {"started_at", "answered_at", "queued_at", "agent_answered_at", "ended_at"}
-COLUMNS = [c.name for c in schema.calls.c if c.name != "written_at"] + ["survey_label"]
+TIME_COLUMNS = {"started_at", "answered_at", "queued_at", "agent_answered_at", "ended_at", "disposition_at"}
+#: The agent's disposition (table ``dispositions``), after the calls' own columns; ``disposition``
+#: itself is the category (calls.disposition when no agent recorded one).
+DISPOSITION_COLUMNS = {"disposition_out_of_remit": "out_of_remit", "disposition_note": "note",
+                       "disposition_work_order": "work_order", "disposition_agent": "agent_id",
+                       "disposition_at": "at"}
+CALL_COLUMNS = [c.name for c in schema.calls.c if c.name != "written_at"]
+COLUMNS = CALL_COLUMNS + ["survey_label"] + list(DISPOSITION_COLUMNS)
 
 
 def iso(epoch: float | None) -> str:
@@ -31,7 +37,7 @@ def iso(epoch: float | None) -> str:
 
 def flat(row: dict, *, unmask: bool) -> dict:
     out = {}
-    for name in COLUMNS[:-1]:
+    for name in CALL_COLUMNS:
         value = row[name]
         if name in TIME_COLUMNS:
             value = iso(value)
@@ -41,13 +47,24 @@ def flat(row: dict, *, unmask: bool) -> dict:
             value = bool(value)
         out[name] = value
     out["survey_label"] = LABELS.get(row["survey_grade"], "") if row["survey_grade"] else ""
+    if row.get("disposition_category"):
+        out["disposition"] = row["disposition_category"]
+    for name in DISPOSITION_COLUMNS:
+        value = row.get(name)
+        out[name] = iso(value) if name in TIME_COLUMNS else ("" if value is None else value)
+    if row.get("disposition_work_order") is not None:
+        out["disposition_work_order"] = bool(row["disposition_work_order"])
     return out
 
 
 async def write(conn: AsyncConnection, out: IO[str], since: float, until: float, *, fmt: str = "csv",
                 unmask: bool = False) -> int:
     """Stream the calls that started in [since, until) to ``out``; returns how many."""
-    query = (select(schema.calls).where(schema.calls.c.started_at >= since, schema.calls.c.started_at < until)
+    d = schema.dispositions
+    query = (select(schema.calls, d.c.category.label("disposition_category"),
+                    *(d.c[col].label(name) for name, col in DISPOSITION_COLUMNS.items()))
+             .select_from(schema.calls.outerjoin(d, d.c.call_id == schema.calls.c.call_id))
+             .where(schema.calls.c.started_at >= since, schema.calls.c.started_at < until)
              .order_by(schema.calls.c.started_at, schema.calls.c.call_id))
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:

@@ -56,7 +56,7 @@ def shown(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, CHINA).strftime("%Y-%m-%d %H:%M")
 
 
-def _check(args, cfg) -> tuple[float, float]:
+def check_flags(args, cfg) -> tuple[float, float]:
     """Every user mistake, refused before the database is asked anything."""
     from acd.config import CENTERS
 
@@ -79,7 +79,7 @@ def _check(args, cfg) -> tuple[float, float]:
 
 
 async def run(args: argparse.Namespace, cfg, engine) -> int:
-    lo, hi = _check(args, cfg)
+    lo, hi = check_flags(args, cfg)
     rep = await report.build(engine, cfg, lo, hi, by=args.by, center=args.center, queue=args.queue)
     scope = "".join(f", {k} {v}" for k, v in (("center", args.center), ("queue", args.queue)) if v)
     if rep.empty:

@@ -36,7 +36,9 @@ def call_items(record: dict[str, Any], *, now: float | None = None) -> list[dict
         items.append({"k": "leg", "r": {
             "call_id": call["call_id"], "seq": seq, "kind": kind,
             "target": str(attempt.get(kind) or ""), "status": str(attempt.get("status") or ""),
-            "at": attempt.get("at")}})
+            "at": attempt.get("at"), "transfer_kind": str(attempt.get("kind") or "") if kind == "transfer" else "",
+            "by_agent": str(attempt.get("by") or ""), "requested_at": attempt.get("requested"),
+            "settled_at": attempt.get("settled")}})
     if reached_survey(record):
         items.append({"k": "survey", "r": {
             "call_id": call["call_id"], "at": call["ended_at"] or now, "center": call["center"],

@@ -71,6 +71,11 @@ call_legs = Table(
     Column("target", String(80), nullable=False, server_default=""),
     Column("status", String(24), nullable=False, server_default=""),
     Column("at", Float),
+    # a transfer: how, who asked, when they asked, when it was settled (answered there, failed...)
+    Column("transfer_kind", String(16), nullable=False, server_default=""),   # blind | ""
+    Column("by_agent", String(64), nullable=False, server_default=""),
+    Column("requested_at", Float),
+    Column("settled_at", Float),
     UniqueConstraint("call_id", "seq"),
 )
 
@@ -129,9 +134,29 @@ audit_log = Table(
     Column("role", String(32), nullable=False, server_default=""),
     Column("action", String(32), nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
+    # Set by rows that come through the spool (a supervisor's forced pause): replaying it adds no
+    # second row.  NULL for rows written directly (exports, sweeps).
+    Column("event_id", String(64)),
+    Index(None, "at"),
+    Index(None, "event_id", unique=True),
+)
+
+#: What the call was about, said by the agent who handled it (acd/wrapup.py), one row per call.
+#: A table of its own, not columns of ``calls``: the disposition often arrives before the engine
+#: writes the call's record, and that write replaces the whole ``calls`` row.  A second
+#: disposition of the same call replaces the first.
+dispositions = Table(
+    "dispositions", metadata,
+    Column("call_id", String(80), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("category", String(16), nullable=False),     # 咨询 求助 投诉 举报 意见建议
+    Column("out_of_remit", String(16), nullable=False, server_default=""),   # 诉讼 ... 公序良俗, or ""
+    Column("note", Text, nullable=False, server_default=""),                 # at most wrapup.NOTE_MAX
+    Column("work_order", Boolean, nullable=False, server_default="0"),       # false: 接诉即答
+    Column("at", Float, nullable=False),              # when it was (last) recorded
     Index(None, "at"),
 )
 
 #: Retention applies per table; the column says how old a row is.
 AGE_COLUMN = {"calls": "started_at", "call_legs": None, "agent_states": "at", "callbacks": "created_at",
-              "surveys": "at", "audit_log": "at"}
+              "surveys": "at", "audit_log": "at", "dispositions": "at"}

@@ -17,9 +17,10 @@ from hotline.conftypes import FILE, Seconds, Share, Text, number
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = f"sqlite:///{ROOT / 'var' / 'records.db'}"
-Table = Literal["calls", "call_legs", "agent_states", "callbacks", "surveys", "audit_log"]
+Table = Literal["calls", "call_legs", "agent_states", "callbacks", "surveys", "audit_log", "dispositions"]
 TABLES = typing.get_args(Table)
-KEEP_DAYS = {"calls": 730, "call_legs": 730, "agent_states": 400, "callbacks": 730, "surveys": 730, "audit_log": 1825}
+KEEP_DAYS = {"calls": 730, "call_legs": 730, "agent_states": 400, "callbacks": 730, "surveys": 730, "audit_log": 1825,
+             "dispositions": 730}
 
 
 def _near(path: str) -> str:

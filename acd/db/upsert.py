@@ -25,6 +25,8 @@ KINDS: dict[str, tuple[Table, tuple[str, ...], bool]] = {
     "survey": (schema.surveys, ("call_id",), True),
     "callback": (schema.callbacks, ("callback_id",), True),
     "agent_state": (schema.agent_states, ("event_id",), False),
+    "disposition": (schema.dispositions, ("call_id",), True),     # the latest one stands
+    "audit": (schema.audit_log, ("event_id",), False),
 }
 
 

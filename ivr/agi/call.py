@@ -131,7 +131,7 @@ class AgiCall(AgiChannel):
         """
         args = [target, str(int(timeout_s))] + ([options] if options else [])
         self.log.info("call.dial", target=target, timeout_s=timeout_s)
-        self.dial_answered_at, self.dial_peer = None, ""
+        self.dial_answered_at, self.dial_peer, self._peer_left = None, "", False
         phase_before = self.phase
         self._dial_answered = answered_evt = asyncio.Event()
         dial = asyncio.ensure_future(self.run(cmd.exec_app("Dial", *args), expect_s=timeout_s, allow_minus_one=True))
@@ -169,7 +169,12 @@ class AgiCall(AgiChannel):
                 await asyncio.gather(dial, return_exceptions=True)
         # After result=-1 the caller may still be there (the agent hung up) or not: asking
         # for DIALSTATUS tells, since a command on a gone channel fails with CallerHungUp.
-        status = (await self.get_var("DIALSTATUS")) or "CHANUNAVAIL"
+        if self._peer_left and answered_evt.is_set() and result is not None and result.hung_up:
+            # the engine cut the agent's leg itself (a transfer): the Dial was answered, and
+            # the next command finds out soon enough whether the caller is still there
+            status = "ANSWER"
+        else:
+            status = (await self.get_var("DIALSTATUS")) or "CHANUNAVAIL"
         talk = self.talk_s() if status == "ANSWER" else 0.0
         self.log.info("call.dial_ended", target=target, status=status, talk_s=round(talk, 2),
                       result_lost=lost or None)
@@ -183,12 +188,23 @@ class AgiCall(AgiChannel):
         """Hang up the far end of the running Dial; the caller stays (Dial returns)."""
         peer = self.dial_peer
         self.log.warning("call.dial_answer_refused", peer=peer)
-        if not peer:
-            return
+        if peer:
+            await self._hangup_peer(peer)
+
+    async def _hangup_peer(self, peer: str) -> None:
         try:
             await self.link.action("Hangup", {"Channel": peer, "Cause": "16"})
         except Exception as exc:  # gone already, or the link is down: its own hang-up ends it
             self.log.debug("call.dial_peer_hangup_failed", peer=peer, error=str(exc))
+
+    async def leave_dial(self) -> None:
+        """The agent leaves the conversation (a transfer): their leg is hung up, the running
+        Dial answers -1 and the caller stays in AGI (../shared/ami-captures/transfers.md, c)."""
+        peer = self.dial_peer
+        self.log.info("call.dial_peer_leaves", peer=peer)
+        if peer:
+            self._peer_left = True
+            await self._hangup_peer(peer)
 
     def talk_s(self) -> float:
         """Seconds since the far end answered, by the engine's clock (0 when it did not)."""

@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from hotline import log as logmod
 from ivr.agi import commands as cmd
@@ -102,6 +102,9 @@ class AgiChannel:
         self._started: asyncio.Event | None = None   # the command in flight left Asterisk's queue
         self._dial_answered: asyncio.Event | None = None
         self.dial_peer = ""       # the answered far end of the running Dial (DialEnd DestChannel)
+        self._peer_left = False   # the engine hung that far end up itself (a transfer)
+        #: Told each key the agent presses on the far end of the running Dial (ivr/engine/agent_keys.py).
+        self.on_peer_key: Callable[[str], None] | None = None
         self.dial_answered_at: float | None = None   # engine clock (time.time) of DialEnd ANSWER
         self.ended_at: float | None = None            # set by close() when known
         #: Set when a result comes for a command this object did not send (another node's).
@@ -141,6 +144,10 @@ class AgiChannel:
             self.outstanding.clear()
             self._fail_pending(CallerHungUp(f"hangup: {self.hangup_cause or 'no cause'}"))
             self._fail_redirect(CallerHungUp("hung up during redirect"))
+
+    def peer_key(self, digit: str) -> None:
+        if self.on_peer_key is not None and digit:
+            self.on_peer_key(digit)
 
     def _answered(self) -> None:
         if self.dial_answered_at is None:

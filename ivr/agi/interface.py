@@ -101,6 +101,9 @@ class CallControl(Protocol):
         end is hung up and the result says ``refused``, the caller still on the line.
         """
 
+    async def leave_dial(self) -> None:
+        """Hang up the far end of the running Dial (the agent hands the caller on); the caller stays."""
+
     async def music_on_hold(self, seconds: float | None = None, *, moh_class: str = "default") -> None:
         """Hold music until ``seconds`` pass or :meth:`interrupt` is called (raises CallInterrupted then)."""
 

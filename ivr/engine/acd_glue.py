@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from acd.api import AcdApi
 from acd.model import AcdError, CallRequest, CallState, StoreScriptError
 from acd.phone import BadDialString, check_dial_string, check_exten, local_channel
+from acd.transfers import TransferRequest
 from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
-from ivr.engine import waiting
+from ivr.engine import transfer, waiting
+from ivr.engine.agent_keys import DEFAULT_STARTS, AgentKeys
 from ivr.engine.hold import hold_until
 from ivr.engine.records import CallRecord
 from ivr.flows.model import placeholder_sound
@@ -46,8 +49,13 @@ class AcdServices:
                  transfer_context: str | None = "hotline-out",
                  announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
                  announce_sound: Callable[[str], str] | None = None,
-                 sound: Callable[[str, str], str] | None = None):
+                 sound: Callable[[str, str], str] | None = None,
+                 agent_keys: Mapping[str, str] | None = None, agent_keys_end: str = "#"):
         self.acd = acd
+        #: Feature codes agents key during the conversation (start keys -> transfer kind; end key):
+        #: config/engine.yaml engine.agent_keys; none: agents transfer from the console only.
+        self.agent_keys = dict(agent_keys) if agent_keys is not None else dict(DEFAULT_STARTS)
+        self.agent_keys_end = agent_keys_end
         #: (prompt id, language) -> sound file of the engine's own prompts (config/prompts.yaml:
         #: queue_wait, the place-in-line words and numbers, the callback offer).
         self.sound = sound or (lambda pid, lang: placeholder_sound(pid, lang if lang in ("zh", "ko") else "zh"))
@@ -102,88 +110,135 @@ class AcdServices:
         if placed.full or placed.offer_callback:
             plan.offer_now()
         first = placed.full or placed.offer_callback or 0 < placed.expected_wait_s
+        offer = None          # an agent rung again after a failed transfer: no wait
+        moved: dict | None = None   # the leg of a transfer to this queue, settled by what follows
         for _ in range(self.max_offers):
+            if offer is None:
+                try:
+                    offer = await self._wait_offer(call, plan, lang, log, first=first)
+                except CallerHungUp:
+                    await self.acd.abandoned(call.call_id)
+                    _settle(moved, "ABANDONED")
+                    log.info("acd.abandoned", waited_s=round(time.time() - queued_at, 2))
+                    raise
+                except waiting.CallbackAccepted:
+                    _settle(moved, "CALLBACK")
+                    return await self._called_back(call, lang, record, queued_at)
+                except AcdError as exc:
+                    if not await self._dropped(call, exc, log):
+                        raise
+                    await self._place(call, request)     # the caller is still here: back in line
+                    continue
+            first = False
+            talk = await self._talk(call, offer, queue, queued_at, record, log)
+            offer = None
+            if talk is None:
+                continue
+            _settle(moved, "ANSWER")
+            if talk.transfer is None:
+                call.phase = "ivr"
+                return QueueResult(talked=True, agent=talk.agent, waited_s=talk.answered_at - queued_at)
+            nxt = await transfer.carry_out(self, call, talk.transfer, request, record)
+            if nxt.talked_to:
+                call.phase = "ivr"
+                return QueueResult(talked=True, agent=talk.agent, waited_s=talk.answered_at - queued_at)
+            if nxt.offer is not None:
+                offer = nxt.offer
+                continue
+            moved = record.dial_attempts[-1] if record is not None and nxt.request.queue != request.queue else None
+            request, queue = nxt.request, nxt.request.queue
+            log = logmod.get("ivr.acd", call_id=call.call_id, queue=queue)
+            if record is not None:
+                record.queue = queue
+            plan = waiting.plan_for(self.acd, call, queue, announce_every_s=self.announce_every_s, speed=self.speed)
+            plan.started = queued_at = time.time()
             try:
-                offer = await self._wait_offer(call, plan, lang, log, first=first)
+                await self._place(call, request)
             except CallerHungUp:
                 await self.acd.abandoned(call.call_id)
-                log.info("acd.abandoned", waited_s=round(time.time() - queued_at, 2))
+                _settle(moved, "ABANDONED")
                 raise
-            except waiting.CallbackAccepted:
-                return await self._called_back(call, lang, record, queued_at)
-            except AcdError as exc:
-                if not await self._dropped(call, exc, log):
-                    raise
-                await self._place(call, request)     # the caller is still here: back in line
-                continue
-            first = False
-            answered_at: list[float] = []
-
-            async def report_answer(offer=offer) -> bool:
-                """False when the ACD has the agent on another call: the answer is refused."""
-                verdict = await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
-                if verdict == "stale":
-                    return False
-                answered_at.append(time.time())
-                return True
-
-            self.offer_to_dial_s.append(time.time() - self._offered_at.pop(call.call_id, time.time()))
-            freed = self.freed_at.pop(offer.agent_id, None)
-            if freed is not None:
-                # From the moment this pairing became possible: the agent free (after wrap-up)
-                # with this caller already waiting, to the Dial going out.
-                possible = max(freed + self._wrapup_s(queue), queued_at)
-                self.free_to_dial_s.append(max(0.0, time.time() - possible))
-            try:
-                dial_string = check_dial_string(offer.dial_string)
-            except BadDialString as exc:   # config/acd.yaml is checked at load; a stored offer may be older
-                log.error("acd.bad_dial_string", agent=offer.agent_id, error=str(exc))
-                await self.acd.ring_result(call.call_id, offer.agent_id, "CHANUNAVAIL")
-                continue
-            try:
-                result = await call.dial(dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
-            except CallerHungUp:
-                if answered_at:   # the caller ended the conversation (or the PBX died during it)
-                    talk_s = _talk_s(call, answered_at[0])
-                    self.freed_at[offer.agent_id] = time.time()
-                    await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
-                    if record is not None:
-                        record.agent, record.talk_s = offer.agent_id, round(talk_s, 3)
-                        record.agent_answered = record.agent_answered or answered_at[0]
-                        record.wrapup_s = self._queue_wrapup_s(queue)
-                else:             # gone while the agent's phone rang
-                    await self.acd.abandoned(call.call_id)
-                raise
-            finally:
-                call.phase = "queue"
-            if result.refused:   # the caller waits on, at the head of the line
-                log.warning("acd.answer_refused", agent=offer.agent_id)
-                if record is not None:
-                    record.dial_attempts.append({"agent": offer.agent_id, "status": "REFUSED"})
-                continue
-            if answered_at or result.status == "ANSWER":
-                if not answered_at:  # DialEnd was not seen: report now, then the end
-                    await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
-                talk_s = result.answered_s or (_talk_s(call, answered_at[0]) if answered_at else 0.0)
-                self.freed_at[offer.agent_id] = time.time()
-                await self.acd.call_ended(call.call_id, offer.agent_id, talk_s)
-                if record is not None:
-                    record.agent = offer.agent_id
-                    record.talk_s = talk_s
-                    record.wrapup_s = self._queue_wrapup_s(queue)
-                    if record.agent_answered is None and answered_at:
-                        record.agent_answered = answered_at[0]
-                log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2))
-                call.phase = "ivr"
-                return QueueResult(talked=True, agent=offer.agent_id,
-                                   waited_s=(answered_at[0] if answered_at else time.time()) - queued_at)
-            verdict = await self.acd.ring_result(call.call_id, offer.agent_id, result.status)
-            if record is not None:
-                record.dial_attempts.append({"agent": offer.agent_id, "status": result.status})
-            log.info("acd.ring_failed", agent=offer.agent_id, status=result.status, verdict=verdict)
         await self.acd.abandoned(call.call_id)
+        _settle(moved, "NOT_ANSWERED")
         call.phase = "ivr"
         return QueueResult(talked=False, reason="too many unanswered offers", waited_s=time.time() - queued_at)
+
+    async def _talk(self, call: CallControl, offer, queue: str, queued_at: float, record: CallRecord | None,
+                    log) -> "_Talked | None":
+        """Ring the offered agent and let them talk; None when the caller must wait for another.
+
+        The ACD hears of the answer when it happens and of the end when it comes; a
+        transfer the agent asks for meanwhile cuts the agent's leg (ivr/engine/transfer.py).
+        """
+        answered_at: list[float] = []
+        watch = transfer.TransferWatch(self.acd, call, log, agent=offer.agent_id,
+                                       keys=AgentKeys(self.agent_keys, self.agent_keys_end) if self.agent_keys else None)
+
+        async def report_answer() -> bool:
+            """False when the ACD has the agent on another call: the answer is refused."""
+            verdict = await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+            if verdict == "stale":
+                return False
+            answered_at.append(time.time())
+            watch.start()
+            return True
+
+        self.offer_to_dial_s.append(time.time() - self._offered_at.pop(call.call_id, time.time()))
+        freed = self.freed_at.pop(offer.agent_id, None)
+        if freed is not None:
+            # From the moment this pairing became possible: the agent free (after wrap-up)
+            # with this caller already waiting, to the Dial going out.
+            possible = max(freed + self._wrapup_s(queue), queued_at)
+            self.free_to_dial_s.append(max(0.0, time.time() - possible))
+        try:
+            dial_string = check_dial_string(offer.dial_string)
+        except BadDialString as exc:   # config/acd.yaml is checked at load; a stored offer may be older
+            log.error("acd.bad_dial_string", agent=offer.agent_id, error=str(exc))
+            await self.acd.ring_result(call.call_id, offer.agent_id, "CHANUNAVAIL")
+            return None
+        try:
+            result = await call.dial(dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
+        except CallerHungUp:
+            await watch.stop()
+            if answered_at:   # the caller ended the conversation (or the PBX died during it)
+                await self._ended(call, offer.agent_id, _talk_s(call, answered_at[0]), queue, record, answered_at[0])
+                if watch.request is not None:     # raced the caller's hang-up: the record says so
+                    transfer.leg(record, watch.request, "CALLER_GONE")
+            else:             # gone while the agent's phone rang
+                await self.acd.abandoned(call.call_id)
+            raise
+        finally:
+            await watch.stop()
+            call.phase = "queue"
+        if result.refused:   # the caller waits on, at the head of the line
+            log.warning("acd.answer_refused", agent=offer.agent_id)
+            if record is not None:
+                record.dial_attempts.append({"agent": offer.agent_id, "status": "REFUSED"})
+            return None
+        if answered_at or result.status == "ANSWER":
+            if not answered_at:  # DialEnd was not seen: report now, then the end
+                await self.acd.ring_result(call.call_id, offer.agent_id, "ANSWER")
+            talk_s = result.answered_s or (_talk_s(call, answered_at[0]) if answered_at else 0.0)
+            when = answered_at[0] if answered_at else time.time()
+            await self._ended(call, offer.agent_id, talk_s, queue, record, when)
+            log.info("acd.talked", agent=offer.agent_id, talk_s=round(talk_s, 2),
+                     transfer=watch.request.id if watch.request else None)
+            return _Talked(offer.agent_id, when, watch.request)
+        verdict = await self.acd.ring_result(call.call_id, offer.agent_id, result.status)
+        if record is not None:
+            record.dial_attempts.append({"agent": offer.agent_id, "status": result.status})
+        log.info("acd.ring_failed", agent=offer.agent_id, status=result.status, verdict=verdict)
+        return None
+
+    async def _ended(self, call: CallControl, agent: str, talk_s: float, queue: str, record: CallRecord | None,
+                     answered_at: float) -> None:
+        """The agent's conversation is over (wrap-up starts): the ACD and the record hear of it."""
+        self.freed_at[agent] = time.time()
+        await self.acd.call_ended(call.call_id, agent, talk_s)
+        if record is not None:
+            record.agent, record.talk_s = agent, round(record.talk_s + talk_s, 3) if record.agent else round(talk_s, 3)
+            record.wrapup_s = self._queue_wrapup_s(queue)
+            record.agent_answered = record.agent_answered or answered_at
 
     async def _place(self, call: CallControl, request: CallRequest):
         """Put the caller in line; if the ACD is slow (its store is down), on hold music meanwhile.
@@ -303,6 +358,19 @@ class AcdServices:
             await self.acd.record(data)   # queued in the ACD's outbox: it lands after an outage
         except Exception as exc:  # the record must never break the call
             logmod.get("ivr.acd", call_id=call.call_id).warning("acd.record_failed", error=repr(exc))
+
+
+@dataclass(slots=True)
+class _Talked:
+    agent: str
+    answered_at: float
+    transfer: TransferRequest | None = None     # the agent asked for it: the engine carries it out
+
+
+def _settle(leg: dict | None, status: str) -> None:
+    """A transfer to a queue is over when that queue's caller is answered, leaves or gives up."""
+    if leg is not None and leg.get("status") == "QUEUED":
+        leg["status"], leg["settled"] = status, time.time()
 
 
 def _talk_s(call: CallControl, answered_at: float) -> float:

@@ -78,6 +78,8 @@ class Engine:
         self.deadlines = deadlines or Deadlines()
         self.sound_seconds = sound_seconds
         self.foreign: dict[str, Message] = {}
+        #: The far end of each call's answered Dial (the agent's leg) -> the call: an agent's keys.
+        self.peers: dict[str, str] = {}
         self.adopted = 0
         self.taken_up = 0
         self._claiming: set[str] = set()   # channels whose first lease claim is on its way
@@ -124,6 +126,7 @@ class Engine:
             call.feed(event)
         elif event.event == "Hangup":
             self.foreign.pop(uid, None)
+            self.peers.pop(event.get("Channel", ""), None)
 
     def _on_agi_start(self, event: Message) -> None:
         data = CallerData.from_start(event)
@@ -208,8 +211,11 @@ class Engine:
             return
         call.feed(event)
         record = self.records[call.call_id]
-        if event.event == "DialEnd" and event.get("DialStatus") == "ANSWER" and record.agent_answered is None:
-            record.agent_answered = call.dial_answered_at or time.time()  # the moment a person picked up
+        if event.event == "DialEnd" and event.get("DialStatus") == "ANSWER":
+            if record.agent_answered is None:
+                record.agent_answered = call.dial_answered_at or time.time()  # the moment a person picked up
+            if event.get("DestChannel"):
+                self.peers[event["DestChannel"]] = call.call_id
         call.log.debug("call.dial_event", ami_event=event.event, dest=event.get("DestChannel"),
                        status=event.get("DialStatus"))
 
@@ -221,6 +227,12 @@ class Engine:
         call = self.calls.get(event.get("Uniqueid", ""))
         if call is not None:
             call.log.debug("call.dtmf", digit=event.get("Digit"))
+            return
+        # a key the agent pressed: it arrives on the agent's leg of the caller's bridge
+        owner = self.peers.get(event.get("Channel", ""))
+        call = self.calls.get(owner) if owner else None
+        if call is not None and event.get("Direction") == "Received":
+            call.peer_key(event.get("Digit", ""))
 
     # ------------------------------------------------------------ a call's life
     async def _own(self, call: AgiCall, record: CallRecord, program: Program, *, claim: bool = False,

@@ -150,3 +150,4 @@ def _timeout(fut: asyncio.Future) -> None:
 class Bridge:
     uniqueid: str
     members: list = field(default_factory=list)
+    dial_options: str = ""      # the options of the Dial that made it (``t``: the agent may transfer)

@@ -306,8 +306,8 @@ class Pbx:
         if cause is not None:
             ch.hangupcause = cause
         cause = ch.hangupcause
-        if by and ch.record is not None and not ch.record.hangup_by:
-            ch.record.hangup_by = by
+        if by and ch.record is not None and not ch.record.hangup_by and ch.owner is None:
+            ch.record.hangup_by = by          # who ended the call: a dialled leg going ends only that leg
         ch.hangup_by = by
         if ch.owner is not None:                       # an agent leg: its Dial does the rest
             ch.kill()
@@ -319,7 +319,9 @@ class Pbx:
             return
         peer = ch.peer
         if peer is not None and not peer.gone:
-            peer.hangupcause = cause
+            # core_unreal queues the hang-up with this half's cause; the partner keeps a cause of
+            # its own (16 after a bridged Dial: xfer-a-blind-agentchan's caller hangs up)
+            peer.hangupcause = peer.hangupcause or cause
             self.chan_event(ev.CALL, "HangupRequest", peer, [("Cause", cause)])
             self.destroy(ch, cause)
             if peer.task is not None and not peer.task.done():
@@ -428,15 +430,31 @@ class Pbx:
     def _deliver_dtmf_now(self, ch: Channel, digit: str, ms: int, then) -> None:
         if then is not None:
             then()
-        target = ch.peer if ch.peer is not None and ch.name.endswith(";1") else ch
+        # A key sent on one half of a Local pair is received on the other (capture xfer-h)
+        target = ch.peer if ch.peer is not None and ch.name.startswith("Local/") else ch
         if target is None or target.gone:
             return
-        self.chan_event(ev.DTMF, "DTMFBegin", target, [("Digit", digit), ("Direction", "Received")])
-        self.chan_event(ev.DTMF, "DTMFEnd", target, [("Digit", digit), ("DurationMs", ms), ("Direction", "Received")])
+        self._dtmf_events(target, digit, ms, "Received")
+        self.pass_dtmf(target, digit, ms)
         rec = target.record
         if rec is not None and rec.call_id == target.uniqueid:
             rec.digits += digit
         target.signal(DIGIT, digit)
+
+    def pass_dtmf(self, ch: Channel, digit: str, ms: int) -> None:
+        """In a bridge a key ``ch`` received goes on to the other side, as on a Dial without
+        feature options (capture xfer-b-atxfer-no-t): sent on the bridged channel, received
+        on its partner."""
+        bridge = ch.bridge
+        for member in list(bridge.members) if bridge is not None else ():
+            if member is not ch and not member.gone:
+                self._dtmf_events(member, digit, ms, "Sent")
+                if member.peer is not None and not member.peer.gone:
+                    self._dtmf_events(member.peer, digit, ms, "Received")
+
+    def _dtmf_events(self, ch: Channel, digit: str, ms: int, direction: str) -> None:
+        self.chan_event(ev.DTMF, "DTMFBegin", ch, [("Digit", digit), ("Direction", direction)])
+        self.chan_event(ev.DTMF, "DTMFEnd", ch, [("Digit", digit), ("DurationMs", ms), ("Direction", direction)])
 
     # -- originate (ivr/pbx/originate.py) ---------------------------------------------
     async def originate(self, spec: str, **kwargs):
@@ -466,8 +484,12 @@ class Pbx:
             return None
         first = ext.steps[0].app
         kind = {"Answer": "answer", "Ringing": "noanswer", "Busy": "busy", "Congestion": "congestion"}.get(first, "answer")
+        talk = self.default_talk_s
+        if talk is None and kind == "answer":
+            from .dialplan import phone_talk_s
+            talk = phone_talk_s(ext.steps, self.globals, self.config.timing.answer_s)
         return AgentBehaviour(kind=kind, answer_after_s=self.default_answer_after_s if kind == "answer" else 0.0,
-                              talk_s=self.default_talk_s)
+                              talk_s=talk)
 
     # -- robustness tests ----------------------------------------------------------------
     def inject(self, data: bytes, session=None) -> int:

@@ -5,7 +5,8 @@ says (the agents table first, else the dialplan context: ``agents`` answers,
 ``agents-noanswer`` rings, ``agents-busy`` is busy).  Event order follows the
 recorded Asterisk.  Dial's AGI result is what app_dial returns: 0 when the call
 never connected, -1 once a bridged call ends (either side hanging up) unless the
-``g`` option asks to continue, and -1 whenever the caller is gone.
+``g`` option asks to continue, -1 whenever the caller is gone, and 0 when the
+caller's channel is moved away by an async goto (Redirect, BlindTransfer).
 
 After a bridged call ``ANSWEREDTIME`` is the *caller channel's* up time (since
 it was answered, IVR and queue included) and ``DIALEDTIME`` its age, as
@@ -24,9 +25,49 @@ from .channels import DIAL, Channel, Gone, Redirected
 from .originate import split_local
 from .records import DialRecord
 from .scripts import draw
+from .variables import substitute
 
+#: Seconds between the keys of a scripted agent's feature code.
+AGENT_KEY_GAP_S = 0.25
 _RESET = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
           "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS")
+
+
+class PhoneSteps:
+    """Where the dialled phone (the ;2 leg of ``Local/EXTEN@CONTEXT``) is in its dialplan.
+
+    Dial models the phone rather than running its dialplan, but its Newexten and the
+    Priority of every later event (HangupRequest, Hangup...) must be those of the recorded
+    dialplan: ``Answer()`` is priority 5 of the xfer captures' ``[agents]``, after a NoOp
+    and three GotoIfs.  Each step is the first step running that application after the
+    previous one; a context without it keeps counting from where the phone is.
+    """
+
+    def __init__(self, pbx, local: tuple[str, str] | None):
+        self.pbx = pbx
+        self.steps = []
+        if local is not None:
+            ctx = pbx.config.dialplan.get(local[1])
+            ext = ctx.find(local[0]) if ctx is not None else None
+            self.steps = ext.steps if ext is not None else []
+
+    def run(self, ch: Channel, app: str, default_data: str) -> None:
+        start = ch.priority if ch.app else 0           # the priority running now (none yet: 0)
+        for i in range(start, len(self.steps)):
+            if self.steps[i].app == app:
+                data = self.steps[i].data
+                ch.priority = i + 1
+                self.pbx.newexten(ch, app, substitute(ch, data, self.pbx.globals) if "$" in data else data)
+                return
+        ch.priority = start + 1 if ch.app else ch.priority
+        self.pbx.newexten(ch, app, default_data)
+
+    def hang_up(self, ch: Channel) -> None:
+        """The phone's talk time is over: its dialplan's ``Hangup()`` runs (when it has one
+        after the step it is at), then the phone hangs up."""
+        if any(step.app == "Hangup" for step in self.steps[ch.priority:]):
+            self.run(ch, "Hangup", "")
+        self.pbx.hangup(ch, 16, "")
 
 
 def _dest_event(pbx, name: str, ch: Channel, dest: Channel, extra: list) -> None:
@@ -128,6 +169,7 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
         pbx.device_state(dest.device, "INVALID")
         return Outcome("200 result=0")
 
+    phone = PhoneSteps(pbx, local)
     if far is not None:
         pbx.local_bridge_event(dest, far, local[1], local[0])
     _dest_event(pbx, "DialBegin", ch, dest, [("DialString", peer_number)])
@@ -135,7 +177,7 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
     if behaviour.kind in ("busy", "congestion"):
         busy = behaviour.kind == "busy"
         ring_side = far or dest
-        pbx.newexten(ring_side, "Busy" if busy else "Congestion", "5") if far is not None else None
+        phone.run(ring_side, "Busy" if busy else "Congestion", "5") if far is not None else None
         pbx.newstate(ring_side, 7 if busy else 4)
         value = "BUSY" if busy else "CONGESTION"
         _dest_event(pbx, "DialEnd", ch, dest, [("DialStatus", value)])
@@ -150,9 +192,8 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
     answer_timer = None
     if ring_after is None or ring_after > 0:
         if far is not None:
-            pbx.newexten(far, "Ringing", "")
-            far.priority = 2
-            pbx.newexten(far, "Wait", "600")
+            phone.run(far, "Ringing", "")
+            phone.run(far, "Wait", "600")
         pbx.newstate(dest, 5)
         pbx.varset(ch, "RINGTIME", "0")
         pbx.varset(ch, "RINGTIME_MS", "0")
@@ -190,7 +231,7 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
                 run.on_ringing(False)
     else:
         if far is not None:
-            pbx.newexten(far, "Answer", "")
+            phone.run(far, "Answer", "")
 
     # Answered: bridge the two (app_dial answers the caller first if it was not yet).
     if ch.state != 6:
@@ -207,10 +248,9 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
     dest.exten = ""          # as recorded: the answered outgoing leg has left its extension
     _dest_event(pbx, "DialEnd", ch, dest, [("DialStatus", "ANSWER")])
     ch.hangupcause = 16
-    dest.hangupcause = 16
-    if far is not None:
-        far.hangupcause = 16
+    dest.hangupcause = 16      # the bridged halves; the phone (far) has none until it hangs up
     bridge = pbx.new_bridge()
+    bridge.dial_options = opts
     ch.bridge = dest.bridge = bridge
     if pbx.wants(ev.CALL):
         pbx.emit(ev.CALL, "BridgeCreate", ev.bridge_block(bridge))
@@ -221,16 +261,21 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
             pbx.emit(ev.CALL, "BridgeEnter", ev.bridge_block(bridge) + ev.channel_block(member))
     pbx.varset(dest, "BRIDGEPEER", ch.name)
     pbx.varset(ch, "BRIDGEPEER", dest.name)
-    if far is not None and far.priority == 1:
-        far.priority = 2
-        pbx.newexten(far, "Wait", "600")
+    if far is not None and far.app == "Answer":
+        phone.run(far, "Wait", "600")
     if run is not None:
         run.on_talk()
     talk = draw(behaviour.talk_s, pbx.rng)
     talk_timer = None
+    handset = far if far is not None else dest
+    pressed = behaviour.keys(pbx.rng) if callable(behaviour.keys) else behaviour.keys
+    for after_s, keys in pressed:                  # the agent keys in on the phone: heard on ``dest``
+        for n, key in enumerate(keys):
+            pbx.dtmf(handset, key, delay_s=after_s + n * AGENT_KEY_GAP_S)
     if talk is not None:
         if behaviour.ends == "agent":      # the agent's phone hangs up: the far end of the pair
-            talk_timer = pbx.later(talk, pbx.hangup, far if far is not None else dest, 16, "")
+            talk_timer = (pbx.later(talk, phone.hang_up, far) if far is not None
+                          else pbx.later(talk, pbx.hangup, dest, 16, ""))
         else:
             caller_leg = ch.peer if ch.peer is not None else ch
             talk_timer = pbx.later(talk, pbx.hangup, caller_leg, 16, "caller")
@@ -263,6 +308,8 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
             got = await ch.wait(None, (DIAL,))
             if got is not None and got[1][0] == "hangup":
                 break
+            if got is not None and got[1][0] == "transferred":
+                return _agent_transferred(pbx, ch, dest, far, leave, times, destroy_bridge, drec)
         # The agent's side hung up: its phone (the far leg of a Local pair: chan_local asks
         # the near leg to hang up) or the near leg itself (an AMI Hangup of ;1: then the
         # far leg is asked), as recorded.
@@ -270,21 +317,22 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
         phone = far is not None and leg is far
         drec.hangup_by = leg.hangup_by or "agent"
         if phone:
-            pbx.chan_event(ev.CALL, "HangupRequest", dest, [("Cause", far.hangupcause or 16)])
+            pbx.chan_event(ev.CALL, "HangupRequest", dest, [("Cause", far.hangupcause)])
         pbx.varset(dest, "BRIDGEPEER", "")
         pbx.varset(ch, "BRIDGEPEER", "")
         leave(dest)
         if far is not None and not phone:
             pbx.chan_event(ev.CALL, "HangupRequest", far, [("Cause", dest.hangupcause)])
+            far.hangupcause = far.hangupcause or dest.hangupcause
         pbx.destroy(dest, dest.hangupcause)
         leave(ch)
         times()
         out = Outcome("200 result=0") if "g" in opts else Outcome("200 result=-1", 200, "Unknown Result")
         pbx.device_state(dest.device, "NOT_INUSE")
         destroy_bridge()
-        if far is not None:
+        if far is not None:    # an AMI Hangup of the phone without a cause: 0, as recorded (xfer-b)
             pbx.chan_event(ev.CALL, "SoftHangupRequest", far, [("Cause", 16)])
-            pbx.destroy(far, 16)
+            pbx.destroy(far, far.hangupcause)
         return out
     except (Gone, Redirected) as exc:
         if isinstance(exc, Gone):
@@ -299,9 +347,34 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
         times()
         drop_legs(16, 16)
         destroy_bridge()
+        if isinstance(exc, Redirected):
+            # An async goto of the caller's channel (Redirect, BlindTransfer of the agent's
+            # leg): app_dial returns 0, as recorded in xfer-a-blind-agentchan and d1.
+            return Outcome("200 result=0", error=exc)
         return Outcome("200 result=-1", 200, "Unknown Result", error=exc)
     finally:
         if talk_timer is not None:
             talk_timer.cancel()
         if run is not None:
             run.on_talk(False)
+
+
+def _agent_transferred(pbx, ch: Channel, dest: Channel, far, leave, times, destroy_bridge, drec) -> Outcome:
+    """A BlindTransfer by the caller's channel sent the agent's leg away: it now runs
+    the target's dialplan (its phone stays with it); the caller leaves the bridge and
+    the Dial answers -1 with the AGI session still open (xfer-a-blind-callerchan)."""
+    from .dialplan import run_dialplan
+
+    drec.hangup_by = "transfer"
+    for leg in (dest, far):
+        if leg is not None:
+            leg.owner = None
+    pbx.varset(dest, "BRIDGEPEER", "")
+    pbx.varset(ch, "BRIDGEPEER", "")
+    pbx.newexten(dest, "AppDial", "(Outgoing Line)")
+    leave(dest)
+    leave(ch)
+    times()
+    destroy_bridge()
+    dest.task = pbx.spawn(run_dialplan(pbx, dest, dest.context, dest.exten, dest.priority))
+    return Outcome("200 result=-1", 200, "Unknown Result")

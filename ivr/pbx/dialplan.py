@@ -143,3 +143,18 @@ def _seconds(text: str) -> float:
         return float(text.split(",")[0])
     except ValueError:
         return 0.0
+
+
+def phone_talk_s(steps, globals_: dict[str, str], answer_s: float) -> float | None:
+    """How long a dialled phone whose extension runs ``Answer(), Wait(N), Hangup()`` talks:
+    N s after Answer(), plus the answer's wait for a first voice frame (the xfer captures'
+    outside line hung up 5.5 s after answering with ``Wait(5)``).  None without the explicit
+    ``Hangup()``: such a phone stays until someone else hangs up, as before."""
+    apps = [s.app for s in steps]
+    for i in range(len(apps) - 2):
+        if apps[i:i + 3] == ["Answer", "Wait", "Hangup"]:
+            try:
+                return float(substitute(None, steps[i + 1].data, globals_)) + answer_s
+            except ValueError:
+                return None
+    return None

@@ -54,6 +54,10 @@ class AgentBehaviour:
     answer_after_s: Seconds = 0.0
     talk_s: Seconds | None = None
     ends: str = "agent"
+    #: Keys the agent presses on the phone while talking: (seconds after the answer, keys), e.g.
+    #: (5, "#1") then (6, "12366#"): a feature code (ivr/engine/agent_keys.py).  One key each 0.25 s.
+    #: A callable draws them per call (the demo: most calls none).
+    keys: Sequence[tuple[float, str]] | Callable[[random.Random], Sequence[tuple[float, str]]] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("answer", "noanswer", "busy", "unavailable", "congestion"):

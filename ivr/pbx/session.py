@@ -17,6 +17,7 @@ from . import events as ev
 from .channels import Target
 from .lists import VERSION_LINE, ListActions  # noqa: F401 (VERSION_LINE re-exported)
 from .originate import refused_originate
+from .transfer import TransferActions
 
 _log = log.get(__name__)
 
@@ -26,7 +27,7 @@ def _tv(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}+0000"
 
 
-class Session(ListActions, asyncio.Protocol):
+class Session(ListActions, TransferActions, asyncio.Protocol):
     def __init__(self, pbx):
         self.pbx = pbx
         self.transport: asyncio.Transport | None = None

@@ -39,6 +39,8 @@ def lookup(ch, name: str, globals_: dict[str, str] | None = None) -> str:
             return ch.language
         if name in ch.vars:
             return ch.vars[name]
+    if upper.startswith("GLOBAL(") and name.endswith(")"):     # func_global: the global only
+        return (globals_ or {}).get(name[7:-1], "")
     return (globals_ or {}).get(name, "")
 
 

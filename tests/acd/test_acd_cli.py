@@ -121,3 +121,58 @@ def test_redis_out_of_memory_is_one_line_with_its_reason(capsys):
         assert err.startswith(f"acd agent login: Redis at 127.0.0.1:{port}: SYNC_AGENTS: OOM command not allowed")
     finally:
         stop_redis(proc)
+
+
+def test_call_transfer_writes_the_request_for_the_calls_owner(capsys, prefix):
+    """`acd call transfer` on a call connected through an ACD node sharing the prefix: the request is
+    stored for the owner; each mistake is one line naming it, and leaves the call as it was."""
+    from acd import config as config_mod
+    from acd.model import CallRequest
+    from acd.redis_store import RedisStore
+    from acd.service import Acd
+    from acd.transfers import TransferRequest
+
+    cfg_path = cli.paths.config_file("acd.yaml")
+    cfg = config_mod.load(cfg_path)
+
+    async def connect():
+        store = await RedisStore.connect("127.0.0.1", 6379, prefix=prefix, poolsize=1)
+        node = Acd(store, cfg, "n1")
+        await node.start(loops=False)
+        await node.login("1101")
+        await node.enqueue(CallRequest("c-9", "changchun", ["zh"], caller="13900001111"))
+        waiting = asyncio.create_task(node.wait_offer("c-9"))
+        await asyncio.sleep(0)
+        await node.dispatch_once()
+        offer = await asyncio.wait_for(waiting, 5)
+        assert await node.ring_result("c-9", offer.agent_id, "ANSWER") == "connected"
+        await node.stop(flush_s=1)
+        await store.close()
+        return offer.agent_id
+
+    async def stored():
+        store = await RedisStore.connect("127.0.0.1", 6379, prefix=prefix, poolsize=1)
+        try:
+            return await store.get_call("c-9")
+        finally:
+            await store.close()
+
+    agent = asyncio.run(connect())
+    base = ("--prefix", prefix, "call", "transfer", "c-9")
+    for extra, words in [
+        (("--to", "nowhere"), "unknown transfer target 'nowhere'"),
+        (("--to", "province", "--kind", "three-way"), "--kind three-way: not available yet"),
+        (("--to", "province", "--agent", "9999"), f"agent 9999 is not on call c-9 (agent {agent} is)"),
+    ]:
+        code, _, err = run(capsys, *base, *extra)
+        assert (code, err.count("\n")) == (2, 1) and words in err, err
+    assert asyncio.run(stored()).transfer == ""
+    code, _, err = run(capsys, "--prefix", prefix, "call", "transfer", "c-0", "--to", "province")
+    assert code == 2 and "unknown call 'c-0'" in err
+    code, out, err = run(capsys, *base, "--to", "12366", "--skills", "zh,enterprise")
+    assert code == 0, err
+    assert out.startswith(f"call c-9: blind transfer to queue hotline-12366 asked for agent {agent}")
+    req = TransferRequest.from_json(asyncio.run(stored()).transfer)
+    assert (req.queue, req.number, req.skills, req.agent_id) == ("hotline-12366", "", ["enterprise", "zh"], agent)
+    code, _, err = run(capsys, *base, "--to", "110")
+    assert code == 2 and "another transfer of call c-9 is running" in err

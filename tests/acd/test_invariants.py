@@ -50,6 +50,7 @@ NODES = ("n1", "n2", "n3")
 QUEUES = ("north", "south")
 LIVE = (CallState.OFFERED, CallState.CONNECTED)
 RING_S, GRACE_S, WRAP_S, MAX_MISSES = 10.0, 2.0, 5.0, 2
+MAX_WRAP_S = 12.0        # wrap-up extension's bound (a queue's max_wrapup_s)
 
 #: One loop for every example: the Redis client's connections belong to the loop that made them.
 LOOP = asyncio.new_event_loop()
@@ -192,6 +193,50 @@ class Stores(RuleBasedStateMachine):
         self._all(lambda s: s.abandon(call_id, self.now, None))
         self._learn(call_id)
 
+    @rule(agent=st.sampled_from(AGENTS), seconds=st.sampled_from([1.0, 4.0, 30.0]))
+    def wrapup_extend(self, agent, seconds):
+        """An agent asks for more wrap-up (refused unless in wrap-up, or at the maximum): both stores
+        answer alike, and the released sets in ``time_passes`` must agree afterwards too."""
+        async def op(store):
+            try:
+                got = await store.wrapup_extend(agent, seconds, MAX_WRAP_S, self.now)
+            except Exception as exc:
+                return f"refused: {exc}"
+            return (got.state, got.wrap_until)
+        self._all(op)
+
+    @precondition(lambda self: self.calls)
+    @rule(data=st.data(), agent=st.sampled_from(AGENTS))
+    def wrapup_done(self, data, agent):
+        """The agent's disposition said --done: a wrap-up for that call (and only that call) ends."""
+        call_id = self._pick(data)
+        self._all(lambda s: s.wrapup_done(agent, call_id, self.now))
+
+    @precondition(lambda self: self.calls)
+    @rule(data=st.data(), right_agent=st.booleans())
+    def request_transfer(self, data, right_agent):
+        """An agent asks to hand a caller on: refused unless connected to that agent with no other
+        transfer running; the refusals' words agree too."""
+        call_id = self._pick(data)
+        call = run(self.stores[0].get_call(call_id))
+        agent = call.agent_id if right_agent and call is not None and call.agent_id else data.draw(st.sampled_from(AGENTS))
+        self.serial += 1
+        self._all(lambda s: s.request_transfer(call_id, agent, f'{{"id": "x{self.serial}"}}', self.now))
+
+    @precondition(lambda self: self.calls)
+    @rule(data=st.data(), right_agent=st.booleans())
+    def recall_agent(self, data, right_agent):
+        """A transfer failed: the agent who ended the call is rung again, if free or in its wrap-up."""
+        call_id = self._pick(data)
+        call = run(self.stores[0].get_call(call_id))
+        agent = call.agent_id if right_agent and call is not None and call.agent_id else data.draw(st.sampled_from(AGENTS))
+        offer = self._all(lambda s: s.recall_agent(call_id, agent, RING_S, GRACE_S, self.now))
+        if offer is not None:
+            node = data.draw(st.sampled_from(NODES))         # the caller's owner, again
+            for calls in self.held.values():
+                calls.pop(call_id, None)
+            self.held[node][call_id] = run(self.stores[0].get_call(call_id))
+
     # -- time -------------------------------------------------------------------------------------
     @rule(seconds=st.sampled_from([1.0, 6.0, 13.0]))
     def time_passes(self, seconds):
@@ -230,6 +275,19 @@ class Stores(RuleBasedStateMachine):
 
     # -- the rules --------------------------------------------------------------------------------
     @invariant()
+    def wrapup_within_its_maximum(self):
+        """No extension takes a wrap-up past MAX_WRAP_S after the call's end, and an agent in
+        wrap-up is one the maintenance pass will release (its end is in the wrap-up set).  A
+        recovery hold (acd/recovery.py: no call, RECOVERY_HOLD_S from the restore) has no call end."""
+        for store in self.stores:
+            for a in run(store.agents()):
+                if a.state == AgentState.WRAPUP:
+                    if a.call_id:
+                        assert a.since < a.wrap_until <= a.since + max(MAX_WRAP_S, WRAP_S), (a.id, a.since,
+                                                                                              a.wrap_until)
+                    assert _wrap_end(store, a.id) == a.wrap_until, (a.id, a.wrap_until)
+
+    @invariant()
     def invariants_hold(self):
         if not self.stores:
             return
@@ -238,6 +296,13 @@ class Stores(RuleBasedStateMachine):
             _check(*view)
         for other in views[1:]:
             assert other == views[0], "the stores disagree"
+
+
+def _wrap_end(store, agent_id):
+    """When the store's wrap-up set says this agent's wrap-up ends (what release_wrapups reads)."""
+    if isinstance(store, MemoryStore):
+        return store._wrap.get(agent_id)
+    return run(store.redis.zscore(store.key("wrap"), agent_id))
 
 
 def _view(store, call_ids):

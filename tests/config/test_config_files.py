@@ -64,7 +64,7 @@ def test_an_unknown_key_is_named_where_it_is_written(tmp_path, name, text, expec
      ":5:19: queues[a].escalation[2].after_s must be a number of seconds, 0 or more, not -1"),
     ("acd.yaml", "records:\n  retention_days: {calls: 10, cals: 5}\nqueues: [{id: a}]\n",
      ":2:31: records.retention_days: 'cals' is not one of 'calls', 'call_legs', 'agent_states', 'callbacks', "
-     "'surveys' or 'audit_log'"),
+     "'surveys', 'audit_log' or 'dispositions'"),
     ("seats.yaml", "service:\n  shrinkage: 2\n", ":2:14: service.shrinkage must be a number from 0 to 0.95, not 2"),
     ("centers.yaml", "centers:\n  - id: a\n    population: -5\n",
      ":3:17: centers[a].population must be a whole number, 0 or more, not -5"),

@@ -23,6 +23,8 @@ class Client:
         self.parser = Parser()
         self.banner: str | None = None
         self.messages: list[Message] = []
+        self.arrived: list[float] = []          # loop time each message arrived (timing facts)
+        self.sent: list[tuple[float, bytes]] = []   # loop time and bytes of each raw send
         self.closed = asyncio.Event()
         self._changed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._read())
@@ -43,6 +45,7 @@ class Client:
                         self.banner = item.version
                     elif isinstance(item, Message):
                         self.messages.append(item)
+                        self.arrived.append(asyncio.get_running_loop().time())
                 self._changed.set()
         except ConnectionError:
             pass
@@ -54,6 +57,7 @@ class Client:
         self.writer.write(encode(headers))
 
     def send_raw(self, data: bytes) -> None:
+        self.sent.append((asyncio.get_running_loop().time(), data))
         self.writer.write(data)
 
     async def wait_for(self, pred, timeout: float = 5.0, start: int = 0) -> Message:

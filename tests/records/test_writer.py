@@ -116,3 +116,21 @@ async def test_each_state_learns_when_it_ended_whatever_order_the_events_arrive_
                                    .where(schema.agent_states.c.agent_id == "1301")
                                    .order_by(schema.agent_states.c.at))).all()
     assert rows == [("e1", T0 + 10), ("e2", T0 + 20), ("e3", T0 + 30), ("e4", None)]
+
+
+async def test_a_transferred_call_keeps_each_leg_with_who_asked_and_how(db, tmp_path):
+    record = answered_call("c9")
+    record["dial_attempts"].append({"transfer": "province", "kind": "blind", "by": "1301", "requested": T0 + 60,
+                                    "at": T0 + 60.2, "status": "ANSWER", "queue": "province", "settled": T0 + 75})
+    record["dial_attempts"].append({"agent": "1001", "status": "ANSWER"})
+    writer = RecordWriter(db, Spool(tmp_path / "s.jsonl"))
+    writer.submit_call(record)
+    assert await writer.drain(10) == 0
+    async with db.connect() as conn:
+        call = (await conn.execute(select(schema.calls))).mappings().one()
+        legs = (await conn.execute(select(schema.call_legs).order_by(schema.call_legs.c.seq))).mappings().all()
+    assert [(leg["kind"], leg["target"], leg["status"], leg["transfer_kind"], leg["by_agent"]) for leg in legs] == [
+        ("agent", "1302", "NOANSWER", "", ""), ("agent", "1301", "ANSWER", "", ""),
+        ("transfer", "province", "ANSWER", "blind", "1301"), ("agent", "1001", "ANSWER", "", "")]
+    assert (legs[2]["requested_at"], legs[2]["settled_at"]) == (T0 + 60, T0 + 75)
+    assert (call["transfers"], call["transfer_to"]) == (1, "province")
