@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from acd.model import Agent, Call, CallRequest, EnqueueResult, Offer
 from acd.records import CallRecord
+from acd.supervision import SpyRequest
 from acd.transfers import TransferRequest
 
 
@@ -25,6 +26,7 @@ class QueueTerms:
     wrapup_s: float                 # the agent's wrap-up after each call
     announce_every_s: float         # place-in-line announcements
     callback_offer_after_s: float   # offer a callback that keeps the place after this wait
+    record: bool = True             # conversations with its agents are recorded (callers told first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,13 @@ class AcdApi(Protocol):
     async def wait_transfer(self, call_id: str) -> TransferRequest:
         """While the call is connected: the next transfer request for it.  Cancellable."""
     async def return_to_agent(self, call_id: str, agent_id: str) -> Offer | None: ...
+
+    # -- supervisors on live calls (acd/supervision.py) -------------------------------------------
+    async def request_spy(self, call_id: str, supervisor: str, mode: str = "listen") -> SpyRequest: ...
+    async def wait_spies(self, call_id: str, handled: set[str]) -> list[SpyRequest]:
+        """While the call is connected: the supervisors' requests not yet ``handled``.  Cancellable."""
+    def spy_audit(self, req: SpyRequest, agent_id: str, outcome: str) -> None:
+        """The audit trail of a supervisor on a call: ``outcome`` started | failed."""
 
     # -- after the call and supervisors (acd/wrapup.py) -------------------------------------------
     async def wrapup_extend(self, agent_id: str, seconds: float) -> Agent: ...

@@ -66,12 +66,22 @@ def add_transfer(actions) -> None:
     p.set_defaults(call_handler=_transfer, call_check=_check_transfer)
 
 
+def add_spies(actions) -> None:
+    for mode, what in (("listen", "listen to a live call"), ("whisper", "coach the agent (the caller does not hear)"),
+                       ("barge", "join the conversation")):
+        p = actions.add_parser(mode, help=f"a supervisor: {what}; their phone rings and joins")
+        p.add_argument("call_id", metavar="CALL-ID")
+        p.add_argument("--from", dest="supervisor", required=True, metavar="SUPERVISOR",
+                       help="the supervisor's id (config/acd.yaml supervisors)")
+        p.set_defaults(call_handler=_spy, call_check=_check_spy, mode=mode)
+
+
 #: One function per ``acd call`` action, each adding its parser (see the module's docstring).
-CALL_PARSERS: list[Callable] = [add_disposition, add_transfer]
+CALL_PARSERS: list[Callable] = [add_disposition, add_transfer, add_spies]
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    call = sub.add_parser("call", help="act on one call (disposition, transfer)")
+    call = sub.add_parser("call", help="act on one call (disposition, transfer, listen, whisper, barge)")
     actions = call.add_subparsers(dest="action", metavar="ACTION", required=True)
     for add in CALL_PARSERS:
         add(actions)
@@ -163,6 +173,22 @@ async def _transfer(args, cfg, store) -> int:
     where = f"queue {req.queue}" if req.queue else f"number {req.number}"
     print(f"call {req.call_id}: {req.kind} transfer to {where} asked for agent {req.agent_id} "
           f"(skills {','.join(req.skills) or 'none'}); the node holding the call carries it out")
+    return 0
+
+
+def _check_spy(args, cfg) -> None:
+    if args.supervisor not in cfg.supervisors:
+        known = ", ".join(sorted(cfg.supervisors)) or "none in config/acd.yaml"
+        raise AcdError(f"--from {args.supervisor!r}: unknown supervisor (supervisors: {known})")
+
+
+async def _spy(args, cfg, store) -> int:
+    from acd import supervision
+
+    req = await supervision.request(store, cfg, args.call_id, supervisor=args.supervisor, mode=args.mode,
+                                    now=time.time())
+    print(f"call {req.call_id}: supervisor {req.supervisor} to {req.mode}; {req.dial} rings and joins "
+          "(hang it up to leave)")
     return 0
 
 

@@ -63,6 +63,7 @@ class QueueConfig:
     escalation: list[Escalation] = field(default_factory=list)
     max_wrapup_s: Seconds = 300.0  # wrap-up extended by the agent (acd agent wrapup-extend) ends by then at the latest
     code: Text = ""               # 1 or 2 digits an agent keys to transfer a caller here (#1 CODE #)
+    record: Flag = True           # record conversations with this queue's agents (the caller is told first)
 
 
 @with_config(FILE)
@@ -136,6 +137,8 @@ class AcdConfig:
     offer_grace_s: float          # an offer unanswered for ring timeout + this is taken back
     records: RecordsConfig
     source: str = "<config>"
+    #: Who may listen to, coach or barge into live calls: id -> dial string of their phone.
+    supervisors: dict[str, str] = field(default_factory=dict)
 
     def queue(self, queue_id: str) -> QueueConfig:
         return self.queues[queue_id]
@@ -189,6 +192,12 @@ class _Agent(Section):
     hours: Annotated[str, PlainValidator(_hours)] = ""
 
 
+class _Supervisor(Section):
+    id: Text
+    name: Text = ""
+    dial: Annotated[str, PlainValidator(_dial)]
+
+
 class _File(Section):
     service_level_s: Seconds = 15.0
     retention_days: number(0, unit="days") = 180.0
@@ -197,6 +206,7 @@ class _File(Section):
     defaults: dict[str, Any] = {}       # any queue setting but its id, name and escalation
     queues: Annotated[list[dict[str, Any]], Field(min_length=1)]
     agents: list[_Agent] = []
+    supervisors: list[_Supervisor] = []
     callbacks: CallbackConfig = Field(default_factory=CallbackConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     records: RecordsConfig = Field(default_factory=RecordsConfig)
@@ -224,9 +234,14 @@ def _build(doc) -> AcdConfig:
                                                 "not in this file", on_key=True)
     f = yamlconf.validate(_File, doc, error=ConfigError)
     queues = _queues(doc, f)
+    supervisors: dict[str, str] = {}
+    for i, s in enumerate(f.supervisors):
+        if s.id in supervisors:
+            raise _fail(doc, ("supervisors", i, "id"), f"supervisor {s.id!r} defined twice")
+        supervisors[s.id] = s.dial
     return AcdConfig(queues=queues, agents=_agents(doc, f, queues), skills=list(f.skills), callbacks=f.callbacks,
                      redis=f.redis, service_level_s=f.service_level_s, retention_days=f.retention_days,
-                     offer_grace_s=f.offer_grace_s, records=f.records, source=doc.file)
+                     offer_grace_s=f.offer_grace_s, records=f.records, source=doc.file, supervisors=supervisors)
 
 
 def _queues(doc, f: _File) -> dict[str, QueueConfig]:

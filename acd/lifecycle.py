@@ -190,6 +190,8 @@ class Lifecycle:
             self._callback_ready.set()
         elif kind == "transfer":
             self._transfer_notice(payload)
+        elif kind == "spy":
+            self._spy_notice(payload)
         elif kind == "resubscribed":
             # Messages may have been lost while the subscription was down, and the server
             # may be another one (a failover): the next maintenance pass checks.
@@ -201,6 +203,8 @@ class Lifecycle:
                 self._spawn_check(call_id)
             for call_id in list(self._transfer_waiters):
                 self._transfer_notice(call_id)
+            for call_id in list(self._spy_waiters):
+                self._spy_notice(call_id)
 
     def _spawn_check(self, call_id: str) -> None:
         if self._running:

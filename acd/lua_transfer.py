@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from acd.lua import PRELUDE, Script
 
+#: The call a request is about, if it talks to an agent now: (call, key) or (nil, refusal).
+CONNECTED = PRELUDE + r"""
+local function connected_call(cid)
+  local ck = P .. 'call:' .. cid
+  local c = getj(ck)
+  if not c then return nil, "unknown call '" .. cid .. "'" end
+  if c.state ~= 'connected' then
+    return nil, 'call ' .. cid .. ' is not talking to an agent (state: ' .. c.state .. ')'
+  end
+  return c, ck
+end
+"""
+
 #: ARGV: prefix, call id, agent id, request JSON, now.  Keeps a transfer request on a call
 #: connected to that agent, unless another one is running, and tells the call's owner
 #: (``transfer:<call id>``).  Returns '' or the refusal, in acd.store.transfer_refusal's words.
-REQUEST_TRANSFER = Script("REQUEST_TRANSFER", ('changes',), PRELUDE + r"""
+REQUEST_TRANSFER = Script("REQUEST_TRANSFER", ('changes',), CONNECTED + r"""
 local cid, aid, req = ARGV[2], ARGV[3], ARGV[4]
-local ck = P .. 'call:' .. cid
-local c = getj(ck)
-if not c then return "unknown call '" .. cid .. "'" end
-if c.state ~= 'connected' then
-  return 'call ' .. cid .. ' is not talking to an agent (state: ' .. c.state .. ')'
-end
+local c, ck = connected_call(cid)
+if not c then return ck end
 if c.agent_id ~= aid then return 'agent ' .. aid .. ' is not on call ' .. cid end
 if c.transfer and c.transfer ~= '' then return 'another transfer of call ' .. cid .. ' is running' end
 c.transfer = req
@@ -49,4 +58,25 @@ route(c)
 return cjson.encode({cid, aid, a.dial, ring, c.kind, c.caller, c.queue, c.rings})
 """)
 
-SCRIPTS: dict[str, Script] = {s.name: s for s in (REQUEST_TRANSFER, RECALL_AGENT)}
+#: ARGV: prefix, call id, spy JSON (acd.supervision.SpyRequest), now.  Adds a supervisor's
+#: request to a connected call, unless that supervisor already asked for that mode on it, and
+#: tells the call's owner (``spy:<call id>``).  Returns '' or the refusal (acd.store.spy_refusal).
+REQUEST_SPY = Script("REQUEST_SPY", ('changes',), CONNECTED + r"""
+local cid, spy = ARGV[2], cjson.decode(ARGV[3])
+local c, ck = connected_call(cid)
+if not c then return ck end
+local list = {}
+if c.spies and c.spies ~= '' then list = cjson.decode(c.spies) end
+for _, other in ipairs(list) do
+  if other.supervisor == spy.supervisor and other.mode == spy.mode then
+    return 'supervisor ' .. spy.supervisor .. ' already asked to ' .. spy.mode .. ' on call ' .. cid
+  end
+end
+list[#list + 1] = spy
+c.spies = cjson.encode(list)
+setj(ck, c)
+redis.call('PUBLISH', P .. 'events', 'spy:' .. cid)
+return ''
+""")
+
+SCRIPTS: dict[str, Script] = {s.name: s for s in (REQUEST_TRANSFER, RECALL_AGENT, REQUEST_SPY)}

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import json
 from collections import deque
 from typing import Iterable
 
 from acd.leases import MemoryLeases
 from acd.model import ANSWERED, AcdError, Agent, AgentState, Call, CallKind, CallState, Offer
 from acd.stats import ABANDONED, ANSWERED as OUT_ANSWERED, DAY_S
-from acd.store import MISS_STATUSES, Handler, Store, _callback_for, enter, snapshot_depth, transfer_refusal
+from acd.store import (
+    MISS_STATUSES, Handler, Store, _callback_for, enter, snapshot_depth, spy_refusal, transfer_refusal,
+)
 
 
 def _writes(method):
@@ -497,6 +500,17 @@ class MemoryStore(Store):
             return refusal
         call.transfer = request_json
         self._notify("transfer", call_id)
+        return ""
+
+    @_writes
+    async def request_spy(self, call_id, spy_json, now):
+        call = self._calls.get(call_id)
+        spy = json.loads(spy_json)
+        refusal = spy_refusal(call, call_id, spy)
+        if refusal:
+            return refusal
+        call.spies = json.dumps((json.loads(call.spies) if call.spies else []) + [spy], ensure_ascii=False)
+        self._notify("spy", call_id)
         return ""
 
     @_writes

@@ -185,6 +185,7 @@ class Call:
     reaped: int = 0              # offers taken back unsettled: a call nobody owns any more is dropped
     reason: str = ""             # a callback: why its last attempt failed (kept with the task)
     transfer: str = ""           # a transfer request its owner has yet to carry out (JSON: acd.transfers)
+    spies: str = ""              # supervisors asked onto the call (JSON list: acd.supervision)
 
     @property
     def score(self) -> float:

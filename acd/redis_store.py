@@ -384,6 +384,9 @@ class RedisStore(Store):
     async def request_transfer(self, call_id, agent_id, request_json, now):
         return str(await self._run("REQUEST_TRANSFER", call_id, agent_id, request_json, now))
 
+    async def request_spy(self, call_id, spy_json, now):
+        return str(await self._run("REQUEST_SPY", call_id, spy_json, now))
+
     async def recall_agent(self, call_id, agent_id, ring_s, grace_s, now):
         row = await self._run("RECALL_AGENT", call_id, agent_id, ring_s, grace_s, self._server_now(now))
         return _offer(json.loads(row)) if row else None

@@ -37,6 +37,7 @@ from acd.outbox import Outbox, agent_key, call_key
 from acd.records import CallRecord
 from acd.store import Store
 from acd.store_access import StoreAccess
+from acd.supervision import SpyDesk
 from acd.transfers import TransferDesk
 from acd.wrapup import WrapupDesk
 from hotline import log
@@ -56,7 +57,7 @@ class _Local:
     call: Call
 
 
-class Acd(Lifecycle, StoreAccess, Callbacks, Loops, TransferDesk, WrapupDesk):
+class Acd(Lifecycle, StoreAccess, Callbacks, Loops, TransferDesk, SpyDesk, WrapupDesk):
     """Implements :class:`acd.api.AcdApi`, the engine's one way in."""
 
     def __init__(
@@ -91,6 +92,7 @@ class Acd(Lifecycle, StoreAccess, Callbacks, Loops, TransferDesk, WrapupDesk):
         self.log = log.get("acd", node=node_id)
         self._waiters: dict[str, asyncio.Future] = {}
         self._transfer_waiters: dict[str, asyncio.Event] = {}   # call -> its owner waits for a transfer
+        self._spy_waiters: dict[str, asyncio.Event] = {}        # ... and for supervisors
         self._seq: dict[str, int] = {}          # call -> number of the last offer handed to its owner
         self._local: dict[str, _Local] = {}
         self._places: dict[str, tuple[int, float]] = {}   # call -> last known (place, expected wait)
@@ -134,7 +136,8 @@ class Acd(Lifecycle, StoreAccess, Callbacks, Loops, TransferDesk, WrapupDesk):
 
     def queue_terms(self, queue_id: str) -> QueueTerms:
         cfg = self._queue(queue_id)
-        return QueueTerms(cfg.id, float(cfg.wrapup_s), float(cfg.announce_every_s), float(cfg.callback_offer_after_s))
+        return QueueTerms(cfg.id, float(cfg.wrapup_s), float(cfg.announce_every_s), float(cfg.callback_offer_after_s),
+                          bool(cfg.record))
 
     def callback_terms(self) -> CallbackTerms:
         cb = self.config.callbacks

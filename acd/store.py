@@ -17,7 +17,7 @@ from acd.model import (
     Agent, AgentState, Call, CallKind, CallState, Offer, queue_score,
 )
 
-Handler = Callable[[str, str], None]   # (kind, payload): ("offer" | "callback" | "transfer", call_id) | ("kick", "")
+Handler = Callable[[str, str], None]   # (kind, payload): ("offer" | "callback" | "transfer" | "spy", call_id) | ("kick", "")
 
 #: Dial statuses that count against the agent (they were rung and did not take it).
 MISS_STATUSES = ("NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION")
@@ -107,21 +107,46 @@ class Store(ABC):
         """Keep a transfer request on a connected call for its owner ('' done, else the refusal:
         :func:`transfer_refusal`) and publish ``transfer:<call id>``."""
     @abstractmethod
+    async def request_spy(self, call_id: str, spy_json: str, now: float) -> str:
+        """Add a supervisor's request to a connected call ('' done, else :func:`spy_refusal`'s words)
+        and publish ``spy:<call id>``."""
+    @abstractmethod
     async def recall_agent(self, call_id: str, agent_id: str, ring_s: float, grace_s: float, now: float) -> Offer | None:
         """Ring again the agent who ended ``call_id`` (a transfer failed), if still free or in that
         call's wrap-up: the call offered to them alone.  None: the caller must queue instead."""
 
 
-def transfer_refusal(call: Call | None, call_id: str, agent_id: str) -> str:
-    """Why a transfer request cannot be written ('' when it can): the words both stores give."""
+def not_connected(call: Call | None, call_id: str) -> str:
+    """'' when the call talks to an agent, else why not (lua_transfer.CONNECTED says the same)."""
     if call is None:
         return f"unknown call {call_id!r}"
     if call.state != CallState.CONNECTED:
         return f"call {call_id} is not talking to an agent (state: {call.state})"
+    return ""
+
+
+def transfer_refusal(call: Call | None, call_id: str, agent_id: str) -> str:
+    """Why a transfer request cannot be written ('' when it can): the words both stores give."""
+    refusal = not_connected(call, call_id)
+    if refusal:
+        return refusal
     if call.agent_id != agent_id:
         return f"agent {agent_id} is not on call {call_id}"
     if call.transfer:
         return f"another transfer of call {call_id} is running"
+    return ""
+
+
+def spy_refusal(call: Call | None, call_id: str, spy: dict) -> str:
+    """Why a supervisor cannot be put on a call ('' when they can): both stores' words."""
+    import json
+
+    refusal = not_connected(call, call_id)
+    if refusal:
+        return refusal
+    for other in json.loads(call.spies) if call.spies else []:
+        if other.get("supervisor") == spy.get("supervisor") and other.get("mode") == spy.get("mode"):
+            return f"supervisor {spy.get('supervisor')} already asked to {spy.get('mode')} on call {call_id}"
     return ""
 
 

@@ -124,6 +124,34 @@ async def request(store, config: AcdConfig, call_id: str, *, target: str, kind: 
     return req
 
 
+async def owner_wait(waiters: dict[str, asyncio.Event], call_id: str, read, what: str):
+    """Until ``read()`` answers something: after each notice for the call (``waiters[call_id]``
+    is set by the node's listener), and every TRANSFER_POLL_S in case a notice was lost."""
+    if call_id in waiters:
+        raise AcdError(f"call {call_id!r} already waits for {what} on this node")
+    wake = waiters[call_id] = asyncio.Event()
+    me = asyncio.current_task()
+    try:
+        while True:
+            wake.clear()
+            found = await read()
+            # A cancel can be lost on the way: redis-py may turn it into a connection error
+            # (read() logs and swallows those), and 3.11's wait_for drops one that meets a
+            # notice.  The owner cancels this wait when the conversation ends: honour it.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
+            if found:
+                return found
+            try:
+                await asyncio.wait_for(wake.wait(), TRANSFER_POLL_S)
+            except asyncio.TimeoutError:
+                pass
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
+    finally:
+        waiters.pop(call_id, None)
+
+
 class TransferDesk:
     """Mixin of :class:`acd.service.Acd`: the owner's side of transfer requests."""
 
@@ -141,22 +169,8 @@ class TransferDesk:
 
         Returns the request once; the caller's owner then carries it out.
         """
-        waiters = self._transfer_waiters
-        if call_id in waiters:
-            raise AcdError(f"call {call_id!r} already waits for a transfer request on this node")
-        wake = waiters[call_id] = asyncio.Event()
-        try:
-            while True:
-                wake.clear()
-                req = await self._pending_transfer(call_id)
-                if req is not None:
-                    return req
-                try:
-                    await asyncio.wait_for(wake.wait(), TRANSFER_POLL_S)
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            waiters.pop(call_id, None)
+        return await owner_wait(self._transfer_waiters, call_id, lambda: self._pending_transfer(call_id),
+                                "a transfer request")
 
     async def _pending_transfer(self, call_id: str) -> TransferRequest | None:
         try:

@@ -207,7 +207,7 @@ async def run_demo(options: DemoOptions, *,
                    on_progress: Callable[[dict[str, int]], None] | None = None) -> DemoRun:
     """Run the demo and return what the engine and the PBX each recorded."""
     from ivr import settings as settings_mod
-    from ivr.runtime import build_runtime
+    from ivr.runtime import ROOT, build_runtime
 
     secret = os.urandom(12).hex()
     acd_config, prompts = None, {}
@@ -223,11 +223,13 @@ async def run_demo(options: DemoOptions, *,
     settings.ami.host, settings.ami.port = host, port
     settings.ami.send_filters = True
     settings.ami.ping_interval_s = 2.0
+    # the built-in PBX writes the demo's recordings (silence of the conversations' length) here
+    settings.engine.recordings.dir = str(ROOT / "var" / "demo-recordings")
     runtime = await build_runtime(settings, secret=secret, minimal=options.minimal, acd_store="memory",
                                   flows_dir=options.flows_dir,
                                   agents=agent_endpoints(options.agents), speed=options.speed,
                                   acd_config=acd_config, login_all=True, node="demo",
-                                  records=not options.minimal)
+                                  records=not options.minimal, recordings=not options.minimal)
     if acd_config is not None:
         runtime.program.now = DEMO_AT          # office hours as in the staffing walk
     run = DemoRun(options, staffing=staffing)

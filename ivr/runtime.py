@@ -22,6 +22,7 @@ from hotline import paths
 from hotline.errors import EXIT_UNREACHABLE, EXIT_USER, UserError, describe
 from ivr.engine.engine import EVENT_MASK, Engine
 from ivr.engine.minimal import FirstFreeAgents, MinimalProgram
+from ivr.engine.recording import RecordingPlace
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,7 @@ class Runtime:
     records: Any = None                  # acd.db.writer.RecordWriter: call records, agent history
     records_status: dict[str, Any] | None = None   # the writer's last status, once stopped
     tree: Supervisor = field(default_factory=lambda: Supervisor("node"))
+    recordings: Any = None               # ivr.engine.recording.RecordingPlace: swept while running
 
     def _start_records(self) -> None:
         """Every ended call and every agent state change goes to the records writer's spool."""
@@ -66,6 +68,10 @@ class Runtime:
 
             every_s = self.engine.leases.lease_s / 3
             self.engine.supervisor.keep_running(lambda: renew_forever(self.engine, every_s), name="lease-renewal")
+        if self.recordings is not None:
+            from ivr.engine.recording import sweep_forever
+
+            self.tree.scope("recordings").keep_running(lambda: sweep_forever(self.recordings), name="recordings-sweep")
         registry = getattr(self.program, "registry", None)
         if self.watch_flows_s and registry is not None:
             # A broken edit is refused (logged) and the old version keeps serving.
@@ -163,7 +169,10 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
                         acd_config=None, login_all: bool = False, node: str | None = None,
                         lease_s: float = 10.0, clock=None, sounds_dir=None,
                         reload_timeout_s: float | None = None, records: bool = False,
-                        records_db: str | None = None, db_optional: bool = False) -> Runtime:
+                        records_db: str | None = None, db_optional: bool = False,
+                        recordings: bool = False) -> Runtime:
+    """``recordings``: record conversations where a queue says so, into engine.recordings.dir
+    (``ivr serve`` and the demo; tests that look at recordings)."""
     link = make_link(settings.ami, secret)
     resume = ResumeTarget(**{k: str(v) for k, v in settings.engine.resume.items()})
     node = node or f"{os.uname().nodename}-{os.getpid()}"
@@ -210,16 +219,19 @@ async def build_runtime(settings, *, secret: str, flows_dir=None, acd_store: str
     if callbacks is not None:
         engine.originate_listeners.append(callbacks.on_originate_response)
     starts, end = settings.engine.transfer_keys()
+    rec = settings.engine.recordings
+    place = RecordingPlace(str(rec.dir), float(rec.retention_days), float(rec.sweep_every_s)) if recordings else None
     services = AcdServices(acd, records=engine.records.get, speed=speed,
                            sound=lambda pid, lang: registry.snapshot().shared_sound(pid, lang),
-                           agent_keys=starts, agent_keys_end=end)
+                           agent_keys=starts, agent_keys_end=end, recordings=place)
     program = FlowProgram(registry, services)
     engine.program = program
     engine.adopt_program = Adoption(acd, services, program, link)
     engine.shed_program = ShedProgram(acd, _route(registry), _shared_sound(registry, "system_fault"), services)
     writer = await _open_records(acd_config, records_db, db_optional, node) if records else None
     return Runtime(link=link, engine=engine, program=program, acd=acd, callbacks=callbacks,
-                   login_agents=[a.id for a in acd_config.agents] if login_all else [], records=writer, tree=tree)
+                   login_agents=[a.id for a in acd_config.agents] if login_all else [], records=writer, tree=tree,
+                   recordings=place)
 
 
 async def _open_records(acd_config, url: str | None, optional: bool, node: str):

@@ -77,6 +77,16 @@ class Resume(TypedDict, total=False):
 
 @with_config(FILE)
 @dataclass
+class RecordingSettings:
+    """Where MixMonitor writes conversations (a folder on Asterisk's host) and how long they stay."""
+
+    dir: Text = "/var/spool/asterisk/monitor/hotline"
+    retention_days: number(1, unit="days") = 180.0
+    sweep_every_s: number(60, unit="seconds") = 3600.0
+
+
+@with_config(FILE)
+@dataclass
 class EngineSettings:
     contexts: list[Text] = field(default_factory=lambda: ["hotline-in", "hotline-resume", "hotline-callback"])
     resume: Resume = field(default_factory=lambda: {"context": "hotline-resume", "exten": "s", "priority": 1})
@@ -85,6 +95,7 @@ class EngineSettings:
     #: ``blind`` then the target (a queue's code, or a number), then ``end`` (ivr/engine/agent_keys.py).
     #: An empty mapping turns the codes off.
     agent_keys: dict[Text, Text] = field(default_factory=lambda: {"blind": "#1", "end": "#"})
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
 
     def transfer_keys(self) -> tuple[dict[str, str], str]:
         """(start keys -> transfer kind, end key), as ivr.engine.agent_keys.AgentKeys takes them."""

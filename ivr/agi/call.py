@@ -197,6 +197,37 @@ class AgiCall(AgiChannel):
         except Exception as exc:  # gone already, or the link is down: its own hang-up ends it
             self.log.debug("call.dial_peer_hangup_failed", peer=peer, error=str(exc))
 
+    async def record_to(self, path: str) -> bool:
+        """Record the conversations from now on: ``EXEC MixMonitor PATH,b`` (bridged audio only).
+
+        From AGI, not by the AMI action: that one needs the ``system`` class, which also
+        lets a client run shell commands, and the engine's AMI user does not have it.
+        """
+        try:
+            result = await self.run(cmd.exec_app("MixMonitor", path, "b"))
+        except ResultLost:
+            self.log.warning("call.recording_failed", error="no answer to EXEC MixMonitor")
+            return False
+        if not result.ok:
+            self.log.warning("call.recording_failed", error=result.raw.strip())
+            return False
+        self.log.info("call.recording")
+        return True
+
+    async def ring_into_bridge(self, phone: str, options: str) -> bool:
+        """Ring ``phone`` (a supervisor) into ChanSpy on the agent's leg of the running Dial."""
+        peer = self.dial_peer
+        if not peer:
+            return False
+        try:
+            await self.link.action("Originate", {"Channel": phone, "Application": "ChanSpy",
+                                                 "Data": f"{peer},{options}", "Async": "true"})
+        except Exception as exc:    # refused, or the link is down: the conversation goes on
+            self.log.warning("call.spy_failed", phone=phone, error=str(exc))
+            return False
+        self.log.info("call.spy", phone=phone, options=options)
+        return True
+
     async def leave_dial(self) -> None:
         """The agent leaves the conversation (a transfer): their leg is hung up, the running
         Dial answers -1 and the caller stays in AGI (../shared/ami-captures/transfers.md, c)."""

@@ -101,6 +101,12 @@ class CallControl(Protocol):
         end is hung up and the result says ``refused``, the caller still on the line.
         """
 
+    async def record_to(self, path: str) -> bool:
+        """Start recording the caller's conversations (bridged audio only) into ``path``."""
+
+    async def ring_into_bridge(self, phone: str, options: str) -> bool:
+        """Ring ``phone`` into ChanSpy (``options``) on the far end of the running Dial."""
+
     async def leave_dial(self) -> None:
         """Hang up the far end of the running Dial (the agent hands the caller on); the caller stays."""
 

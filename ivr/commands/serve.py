@@ -93,7 +93,7 @@ async def _serve(args, settings, secret: str) -> int:
                                   minimal=args.minimal, acd_config=acd_config, login_all=args.login_all,
                                   sounds_dir=args.sounds_dir, reload_timeout_s=args.reload_timeout,
                                   records=not (args.minimal or args.no_records), records_db=args.db,
-                                  db_optional=args.db_optional)
+                                  db_optional=args.db_optional, recordings=not args.minimal)
     runtime.watch_flows_s = args.watch_flows or None
     signals = _Signals(asyncio.get_running_loop(), log)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.reload)

@@ -24,6 +24,8 @@ from acd.transfers import TransferRequest
 from hotline import log as logmod
 from ivr.agi.interface import CallControl, CallerHungUp, DialResult
 from ivr.engine import transfer, waiting
+from ivr.engine.recording import RecordingDesk, RecordingPlace
+from ivr.engine.supervision import SpyWatch
 from ivr.engine.agent_keys import DEFAULT_STARTS, AgentKeys
 from ivr.engine.hold import hold_until
 from ivr.engine.records import CallRecord
@@ -41,7 +43,7 @@ PLACE_QUIETLY_S = 0.5
 OFFER_AT_ONCE_S = 0.05
 
 
-class AcdServices:
+class AcdServices(RecordingDesk):
     """``FlowServices`` for the engine: queue through the ACD, transfer by Dial, keep the record."""
 
     def __init__(self, acd: AcdApi, *, records: Callable[[str], CallRecord | None],
@@ -50,8 +52,11 @@ class AcdServices:
                  announce_every_s: float | None = None, max_offers: int = 20, speed: float = 1.0,
                  announce_sound: Callable[[str], str] | None = None,
                  sound: Callable[[str, str], str] | None = None,
-                 agent_keys: Mapping[str, str] | None = None, agent_keys_end: str = "#"):
+                 agent_keys: Mapping[str, str] | None = None, agent_keys_end: str = "#",
+                 recordings: RecordingPlace | None = None):
         self.acd = acd
+        #: Where conversations are recorded (ivr/engine/recording.py); None: never recorded.
+        self.recordings = recordings
         #: Feature codes agents key during the conversation (start keys -> transfer kind; end key):
         #: config/engine.yaml engine.agent_keys; none: agents transfer from the console only.
         self.agent_keys = dict(agent_keys) if agent_keys is not None else dict(DEFAULT_STARTS)
@@ -105,6 +110,11 @@ class AcdServices:
         log.info("acd.enqueued", position=placed.position, expected_wait_s=round(placed.expected_wait_s, 1)
                  if placed.expected_wait_s != float("inf") else None, skills=list(skills))
         lang = context.get("language") or request.language
+        try:
+            await self._recording_notice(call, queue, lang, record)
+        except CallerHungUp:
+            await self.acd.abandoned(call.call_id)
+            raise
         plan = waiting.plan_for(self.acd, call, queue, announce_every_s=self.announce_every_s, speed=self.speed)
         plan.started = queued_at
         if placed.full or placed.offer_callback:
@@ -173,6 +183,7 @@ class AcdServices:
         answered_at: list[float] = []
         watch = transfer.TransferWatch(self.acd, call, log, agent=offer.agent_id,
                                        keys=AgentKeys(self.agent_keys, self.agent_keys_end) if self.agent_keys else None)
+        spies = SpyWatch(self.acd, call, log, agent=offer.agent_id)
 
         async def report_answer() -> bool:
             """False when the ACD has the agent on another call: the answer is refused."""
@@ -181,6 +192,7 @@ class AcdServices:
                 return False
             answered_at.append(time.time())
             watch.start()
+            spies.start()
             return True
 
         self.offer_to_dial_s.append(time.time() - self._offered_at.pop(call.call_id, time.time()))
@@ -197,6 +209,7 @@ class AcdServices:
             await self.acd.ring_result(call.call_id, offer.agent_id, "CHANUNAVAIL")
             return None
         try:
+            await self._start_recording(call, queue, record)      # once per call, before its first Dial
             result = await call.dial(dial_string, timeout_s=offer.ring_timeout_s, on_answer=report_answer)
         except CallerHungUp:
             await watch.stop()
@@ -209,6 +222,7 @@ class AcdServices:
             raise
         finally:
             await watch.stop()
+            await spies.stop()
             call.phase = "queue"
         if result.refused:   # the caller waits on, at the head of the line
             log.warning("acd.answer_refused", agent=offer.agent_id)
@@ -237,6 +251,8 @@ class AcdServices:
         await self.acd.call_ended(call.call_id, agent, talk_s)
         if record is not None:
             record.agent, record.talk_s = agent, round(record.talk_s + talk_s, 3) if record.agent else round(talk_s, 3)
+            if record.recording_path:
+                record.recording_s = round(record.recording_s + talk_s, 3)
             record.wrapup_s = self._queue_wrapup_s(queue)
             record.agent_answered = record.agent_answered or answered_at
 

@@ -46,6 +46,9 @@ class CallRecord:
     talk_s: float = 0.0
     wrapup_s: float = 0.0                  # the agent's wrap-up after this call (queue setting)
     dial_attempts: list[dict[str, Any]] = field(default_factory=list)
+    recording_told: bool = False           # the caller heard the recording notice
+    recording_path: str = ""               # MixMonitor's file (ivr/engine/recording.py)
+    recording_s: float = 0.0               # seconds bridged while recording: the file's length
     path: list[dict[str, Any]] = field(default_factory=list)
     survey: str | None = None
     agi_steps: int = 0

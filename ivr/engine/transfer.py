@@ -84,12 +84,27 @@ class TransferWatch:
             self.call.on_peer_key = None
         tasks = [t for t in (self._task, self._asking) if t is not None]
         self._task = self._asking = None
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(outcome, Exception):
-                self.log.warning("transfer.watch_failed", error=repr(outcome))
+        await stop_watching(tasks, self.log, "transfer")
+
+
+#: How long the end of a conversation waits for its watchers to stop (they only poll the store).
+STOP_WAIT_S = 2.0
+
+
+async def stop_watching(tasks: list[asyncio.Task], log, what: str) -> None:
+    """Cancel a conversation's watchers; never wait on them past STOP_WAIT_S: the caller's
+    flow goes on (a watcher still running then is cancelled again at its next poll)."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    if not tasks:
+        return
+    done, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+    for task in stuck:
+        log.warning(f"{what}.watch_slow_to_stop", task=task.get_name())
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(f"{what}.watch_failed", error=repr(task.exception()))
 
 
 def leg(record: CallRecord | None, req: TransferRequest, status: str) -> dict | None:
@@ -124,6 +139,8 @@ async def carry_out(services, call: CallControl, req: TransferRequest, came_from
         status = result.status
         if status == "ANSWER":
             _final(entry, "ANSWER", talk_s=round(result.answered_s, 3))
+            if record is not None and record.recording_path:      # bridged there too: in the file
+                record.recording_s = round(record.recording_s + result.answered_s, 3)
             if record is not None:
                 record.outcome = "transferred"
             log.info("transfer.answered", number=req.number, talk_s=round(result.answered_s, 2))

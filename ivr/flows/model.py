@@ -23,6 +23,7 @@ MAX_WALK_STEPS = 1000   # nodes one call may pass: the runner ends a longer walk
 #: Shared prompts (config/prompts.yaml) the engine plays itself, outside any flow.
 ENGINE_PROMPTS = {
     "queue_wait": "played between chunks of hold music to callers waiting in a queue",
+    "recording_notice": "told once to a caller queued where conversations with agents are recorded",
     "system_fault": "played to a caller the engine has to let go (overload, a fault)",
 }
 

@@ -11,6 +11,7 @@ from hotline import log
 
 from . import events as ev
 from .channels import Gone, Redirected
+from .monitor import app_mixmonitor, app_stopmixmonitor
 from .playing import Outcome, SoundMissing, play
 
 
@@ -160,5 +161,6 @@ EXEC_APPS = {
     "startmusiconhold": ("StartMusicOnHold", app_start_moh),
     "stopmusiconhold": ("StopMusicOnHold", app_stop_moh), "playback": ("Playback", app_playback),
     "wait": ("Wait", app_wait), "set": ("Set", app_set), "answer": ("Answer", app_answer),
-    "noop": ("NoOp", app_noop),
+    "noop": ("NoOp", app_noop), "mixmonitor": ("MixMonitor", app_mixmonitor),
+    "stopmixmonitor": ("StopMixMonitor", app_stopmixmonitor),
 }

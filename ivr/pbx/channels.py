@@ -37,10 +37,10 @@ class Channel:
     __slots__ = (
         "pbx", "name", "uniqueid", "linkedid", "state", "cid_num", "cid_name", "conn_num",
         "conn_name", "language", "context", "exten", "priority", "vars", "peer", "kind",
-        "gone", "redirect", "hangupcause", "agi_queue", "in_agi", "task", "bridge",
+        "gone", "redirect", "hangupcause", "agi_queue", "in_agi", "task", "_bridge",
         "_wait", "_accept", "_timer", "run", "dnid", "moh", "device", "created",
         "answered_at", "agent", "hangup_by", "agi_store", "on_answer", "app_timer", "owner",
-        "record", "app", "appdata",
+        "record", "app", "appdata", "watchers",
     )
 
     def __init__(self, pbx, name: str, uniqueid: str, linkedid: str, *, context: str, exten: str,
@@ -67,7 +67,7 @@ class Channel:
         self.agi_queue: deque[tuple[str, str]] = deque()  # (command id, command text)
         self.in_agi = False
         self.task: asyncio.Task | None = None
-        self.bridge = None
+        self._bridge = None
         self._wait: asyncio.Future | None = None
         self._accept: tuple = ()
         self._timer: asyncio.TimerHandle | None = None
@@ -86,9 +86,23 @@ class Channel:
         self.record = None       # the CallRecord this channel belongs to
         self.app = ""            # the application running now (CoreShowChannels, Status)
         self.appdata = ""
+        self.watchers: list[Watcher] = []   # recordings and spies attached to this channel
 
     def __repr__(self) -> str:
         return f"<Channel {self.name} state={self.state}{' gone' if self.gone else ''}>"
+
+    @property
+    def bridge(self):
+        return self._bridge
+
+    @bridge.setter
+    def bridge(self, new) -> None:
+        """Entering or leaving a bridge is what a ``b`` recording counts (app_mixmonitor
+        writes a frame only while ``ast_channel_is_bridged``), so watchers hear of it."""
+        old, self._bridge = self._bridge, new
+        if old is not new:
+            for w in tuple(self.watchers):
+                w.bridge_changed(self, old, new)
 
     # -- waiting -----------------------------------------------------------------------
     async def wait(self, seconds: float | None, accept: tuple = ()):
@@ -146,8 +160,26 @@ def _timeout(fut: asyncio.Future) -> None:
         fut.set_result(None)
 
 
+class Watcher:
+    """Something attached to a channel that must hear of its bridge changes and its end
+    (a MixMonitor recording, a ChanSpy), without the core knowing what it is."""
+
+    def bridge_changed(self, ch: "Channel", old, new) -> None:
+        pass
+
+    def holds_hangup(self, ch: "Channel") -> bool:
+        """True to swallow a hang-up request of ``ch`` for now (ChanSpy without media)."""
+        return False
+
+    def gone(self, ch: "Channel") -> None:
+        pass
+
+
 @dataclass(slots=True)
 class Bridge:
     uniqueid: str
     members: list = field(default_factory=list)
     dial_options: str = ""      # the options of the Dial that made it (``t``: the agent may transfer)
+    #: Loop time audio started to flow through the bridge (None: silent so far); see
+    #: :mod:`ivr.pbx.monitor` for what counts as audio.
+    audio_since: float | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pathlib
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Literal
 
 from pydantic import Field, with_config
 
@@ -180,6 +180,15 @@ def build_dialplan(raw: dict[str, dict[str, list[str]]], at: Callable[[tuple], s
     return plan
 
 
+#: Contexts every PBX has unless its file defines them: a supervisor's phone for ChanSpy
+#: (``Originate Local/9001@supervisor Application=ChanSpy``) answers and stays until hung
+#: up, as the captures' ``[supervisor]`` (asterisk-config/xfer-extensions.conf) with a
+#: longer Wait, so a sped-up test's spy is not cut after 600 PBX seconds.
+BUILTIN_CONTEXTS = build_dialplan(
+    {"supervisor": {"_X.": ["NoOp(supervisor ${EXTEN})", "Answer()", "Wait(86400)", "Hangup()"]}},
+    lambda path: "built-in")
+
+
 @with_config(FILE)
 @dataclass(slots=True)
 class Timing:
@@ -211,6 +220,11 @@ class PbxConfig:
     ``one_call_per_agent`` makes an agent's phone (the agents table, ``agents*`` contexts)
     take one call at a time: a Dial to it while it rings or talks is BUSY, as a
     call-center phone with call waiting off answers.
+    ``monitor_dir`` is where a MixMonitor file name without a leading ``/`` goes
+    (Asterisk's ``astspooldir``/monitor).  ``media`` says what sends audio, which
+    recordings and ChanSpy depend on: ``phones`` (real phones send RTP all the time: an
+    answered call carries audio) or ``applications`` (the captures' test stand of Local
+    channels: only hold music carries audio; see :mod:`ivr.pbx.monitor`).
     """
 
     host: str = "127.0.0.1"
@@ -228,6 +242,8 @@ class PbxConfig:
     test_actions: bool = False
     uniqueid_start: int = 0
     one_call_per_agent: bool = False
+    monitor_dir: str = "/var/spool/asterisk/monitor"
+    media: str = "phones"
 
     @classmethod
     def load(cls, path: str | pathlib.Path | None = None, **overrides) -> "PbxConfig":
@@ -251,6 +267,8 @@ class PbxConfig:
         given = f.model_dump(exclude_unset=True, exclude={"timing", "dialplan", "sounds_dir"})
         cfg = cls(**given, timing=f.timing or Timing(), sounds_dir=_sounds_dir(doc, f.sounds_dir),
                   dialplan=build_dialplan(f.dialplan or {}, lambda p: yamlconf.where(doc, ("dialplan",) + p)))
+        for name, context in BUILTIN_CONTEXTS.items():     # unless the file has its own
+            cfg.dialplan.setdefault(name, context)
         for key, value in overrides.items():
             if not hasattr(cfg, key):
                 raise ConfigError(f"PbxConfig has no setting {key!r}")
@@ -277,6 +295,8 @@ class _File(Section):
     test_actions: Flag = None
     one_call_per_agent: Flag = None
     uniqueid_start: number(0, whole=True) = None
+    monitor_dir: Text = None
+    media: Literal["phones", "applications"] = None
 
 
 def _sounds_dir(doc: Doc, value: str | None) -> pathlib.Path | None:

@@ -279,10 +279,15 @@ class Pbx:
                 ("Application", app), ("AppData", data)])
 
     def destroy(self, ch: Channel, cause: int) -> None:
-        """Emit Hangup and forget the channel."""
+        """Emit Hangup and forget the channel (its recordings end, its spies stop)."""
         if self.channels.get(ch.name) is ch:
             del self.channels[ch.name]
         ch.gone = True
+        for w in tuple(ch.watchers):
+            w.gone(ch)
+        if ch.moh:                          # an originated ;1 leg playing hold music (capture f)
+            ch.moh = False
+            self.chan_event(ev.CALL, "MusicOnHoldStop", ch)
         if ch.app_timer is not None:
             ch.app_timer.cancel()
             ch.app_timer = None
@@ -301,7 +306,7 @@ class Pbx:
     # -- hang-up -----------------------------------------------------------------------
     def hangup(self, ch: Channel, cause: int | None = None, by: str = "") -> None:
         """Hang up ``ch`` from outside (AMI Hangup, a scripted caller or agent, restart)."""
-        if ch.gone:
+        if ch.gone or any(w.holds_hangup(ch) for w in tuple(ch.watchers)):
             return
         if cause is not None:
             ch.hangupcause = cause

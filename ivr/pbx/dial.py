@@ -22,52 +22,19 @@ from dataclasses import replace
 from . import events as ev
 from .playing import Outcome
 from .channels import DIAL, Channel, Gone, Redirected
+from .monitor import bridge_started, sends_audio
 from .originate import split_local
+from .phone import PhoneSteps
 from .records import DialRecord
 from .scripts import draw
-from .variables import substitute
 
 #: Seconds between the keys of a scripted agent's feature code.
 AGENT_KEY_GAP_S = 0.25
+#: Seconds a dialled phone's Answer() waits when the caller's side already sends audio
+#: (recorded 20 ms in xfer-f-chanspy; without audio it waits timing.answer_s, 0.5 s in e).
+ANSWER_WITH_AUDIO_S = 0.02
 _RESET = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
           "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS")
-
-
-class PhoneSteps:
-    """Where the dialled phone (the ;2 leg of ``Local/EXTEN@CONTEXT``) is in its dialplan.
-
-    Dial models the phone rather than running its dialplan, but its Newexten and the
-    Priority of every later event (HangupRequest, Hangup...) must be those of the recorded
-    dialplan: ``Answer()`` is priority 5 of the xfer captures' ``[agents]``, after a NoOp
-    and three GotoIfs.  Each step is the first step running that application after the
-    previous one; a context without it keeps counting from where the phone is.
-    """
-
-    def __init__(self, pbx, local: tuple[str, str] | None):
-        self.pbx = pbx
-        self.steps = []
-        if local is not None:
-            ctx = pbx.config.dialplan.get(local[1])
-            ext = ctx.find(local[0]) if ctx is not None else None
-            self.steps = ext.steps if ext is not None else []
-
-    def run(self, ch: Channel, app: str, default_data: str) -> None:
-        start = ch.priority if ch.app else 0           # the priority running now (none yet: 0)
-        for i in range(start, len(self.steps)):
-            if self.steps[i].app == app:
-                data = self.steps[i].data
-                ch.priority = i + 1
-                self.pbx.newexten(ch, app, substitute(ch, data, self.pbx.globals) if "$" in data else data)
-                return
-        ch.priority = start + 1 if ch.app else ch.priority
-        self.pbx.newexten(ch, app, default_data)
-
-    def hang_up(self, ch: Channel) -> None:
-        """The phone's talk time is over: its dialplan's ``Hangup()`` runs (when it has one
-        after the step it is at), then the phone hangs up."""
-        if any(step.app == "Hangup" for step in self.steps[ch.priority:]):
-            self.run(ch, "Hangup", "")
-        self.pbx.hangup(ch, 16, "")
 
 
 def _dest_event(pbx, name: str, ch: Channel, dest: Channel, extra: list) -> None:
@@ -157,6 +124,7 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
         if not dest.gone or pbx.channels.get(dest.name) is dest:
             pbx.destroy(dest, cause_dest)
         if far is not None:
+            _music_off(pbx, far)
             pbx.chan_event(ev.CALL, "SoftHangupRequest", far, [("Cause", 16)])
             pbx.destroy(far, cause_far)
         for leg in legs:
@@ -261,8 +229,14 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
             pbx.emit(ev.CALL, "BridgeEnter", ev.bridge_block(bridge) + ev.channel_block(member))
     pbx.varset(dest, "BRIDGEPEER", ch.name)
     pbx.varset(ch, "BRIDGEPEER", dest.name)
+    bridge_started(pbx, bridge, ch)
+    music_timer = None
     if far is not None and far.app == "Answer":
-        phone.run(far, "Wait", "600")
+        if phone.next_app(far) == "MusicOnHold":     # its Answer() returns at the first voice frame
+            wait = ANSWER_WITH_AUDIO_S if sends_audio(ch) else pbx.config.timing.answer_s
+            music_timer = pbx.later(wait, phone.hold_music, far, bridge)
+        else:
+            phone.run(far, "Wait", "600")
     if run is not None:
         run.on_talk()
     talk = draw(behaviour.talk_s, pbx.rng)
@@ -331,6 +305,7 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
         pbx.device_state(dest.device, "NOT_INUSE")
         destroy_bridge()
         if far is not None:    # an AMI Hangup of the phone without a cause: 0, as recorded (xfer-b)
+            _music_off(pbx, far)
             pbx.chan_event(ev.CALL, "SoftHangupRequest", far, [("Cause", 16)])
             pbx.destroy(far, far.hangupcause)
         return out
@@ -355,8 +330,17 @@ async def _dial(pbx, ch: Channel, data: str, *, line_busy: bool = False) -> Outc
     finally:
         if talk_timer is not None:
             talk_timer.cancel()
+        if music_timer is not None:
+            music_timer.cancel()
         if run is not None:
             run.on_talk(False)
+
+
+def _music_off(pbx, leg: Channel) -> None:
+    """The phone's hold music stops as it hangs up (before its SoftHangupRequest, recorded)."""
+    if leg.moh and not leg.gone:
+        leg.moh = False
+        pbx.chan_event(ev.CALL, "MusicOnHoldStop", leg)
 
 
 def _agent_transferred(pbx, ch: Channel, dest: Channel, far, leave, times, destroy_bridge, drec) -> Outcome:

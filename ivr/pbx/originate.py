@@ -18,6 +18,7 @@ from . import events as ev
 from .channels import Channel
 from .records import CallRecord
 from .scripts import CallerRun, CallerScript
+from .spy import start_chanspy
 
 _log = log.get(__name__)
 
@@ -144,9 +145,16 @@ async def originate(pbx, spec: str, *, app: str | None = None, data: str = "",
     return ok, one
 
 def _start_caller_app(pbx, one: Channel, app, data, context, exten, priority) -> None:
+    """The ;1 leg's Application: Wait (hangs up after N s), MusicOnHold (the caller's phone
+    sends audio, capture xfer-f-chanspy), ChanSpy (a supervisor, :mod:`ivr.pbx.spy`)."""
     if app:
         one.app, one.appdata = app, data
-        if app.lower() == "wait" and data.strip():
+        if app.lower() == "musiconhold":
+            one.moh = True
+            pbx.chan_event(ev.CALL, "MusicOnHoldStart", one, [("Class", data.split(",")[0] or "default")])
+        elif app.lower() == "chanspy":
+            start_chanspy(pbx, one, data)
+        elif app.lower() == "wait" and data.strip():
             try:
                 secs = float(data.split(",")[0])
             except ValueError:

@@ -16,6 +16,7 @@ from ivr.ami.protocol import Message, Oversized, Parser, encode
 from . import events as ev
 from .channels import Target
 from .lists import VERSION_LINE, ListActions  # noqa: F401 (VERSION_LINE re-exported)
+from .monitor import MonitorActions
 from .originate import refused_originate
 from .transfer import TransferActions
 
@@ -27,7 +28,7 @@ def _tv(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}+0000"
 
 
-class Session(ListActions, TransferActions, asyncio.Protocol):
+class Session(ListActions, TransferActions, MonitorActions, asyncio.Protocol):
     def __init__(self, pbx):
         self.pbx = pbx
         self.transport: asyncio.Transport | None = None

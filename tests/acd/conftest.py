@@ -42,6 +42,17 @@ async def store(request):
 
 
 @pytest.fixture
+async def acd(store, cfg, clock):
+    """One ACD node on ``store`` with ``cfg`` (a test module may override either) and the fake clock."""
+    from acd.service import Acd
+
+    node = Acd(store, cfg, "n1", clock=clock)
+    await node.start(loops=False)
+    yield node
+    await node.stop(flush_s=1)
+
+
+@pytest.fixture
 async def store_factory():
     """Several Redis stores on one prefix (several nodes); closed, then wiped, afterwards
     (closed first, so that a node a failed test left running cannot write after the wipe)."""

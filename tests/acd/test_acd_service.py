@@ -11,14 +11,6 @@ from acd.records import CallRecord
 from acd.service import Acd
 
 
-@pytest.fixture
-async def acd(store, cfg, clock):
-    node = Acd(store, cfg, "n1", clock=clock)
-    await node.start(loops=False)
-    yield node
-    await node.stop(flush_s=1)
-
-
 async def offer_for(acd, call_id):
     task = asyncio.create_task(acd.wait_offer(call_id))
     await asyncio.sleep(0)

@@ -20,6 +20,7 @@ lockstep, where every answer and the whole state must also agree between the two
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -224,6 +225,15 @@ class Stores(RuleBasedStateMachine):
         self._all(lambda s: s.request_transfer(call_id, agent, f'{{"id": "x{self.serial}"}}', self.now))
 
     @precondition(lambda self: self.calls)
+    @rule(data=st.data(), supervisor=st.sampled_from(["s1", "s2"]), mode=st.sampled_from(["listen", "barge"]))
+    def request_spy(self, data, supervisor, mode):
+        """A supervisor asks onto a call: refused unless connected, and once per supervisor and mode."""
+        call_id = self._pick(data)
+        self.serial += 1
+        spy = json.dumps({"id": f"s{self.serial}", "supervisor": supervisor, "mode": mode})
+        self._all(lambda s: s.request_spy(call_id, spy, self.now))
+
+    @precondition(lambda self: self.calls)
     @rule(data=st.data(), right_agent=st.booleans())
     def recall_agent(self, data, right_agent):
         """A transfer failed: the agent who ended the call is rung again, if free or in its wrap-up."""
@@ -312,7 +322,8 @@ def _view(store, call_ids):
     free, _ = run(store.snapshot(1000))
     return (
         {a.id: (a.state, a.call_id, a.pending, a.reason) for a in agents.values()},
-        {c.call_id: (c.state, c.agent_id, c.queue) for c in calls.values()},
+        {c.call_id: (c.state, c.agent_id, c.queue, bool(c.transfer),
+                     tuple((s["supervisor"], s["mode"]) for s in json.loads(c.spies or "[]"))) for c in calls.values()},
         {q: [cid for cid, _ in line] for q, line in waiting.items() if line},
         sorted(a.id for a in free),
     )
@@ -324,16 +335,16 @@ def _check(agents, calls, lines, free):
             assert calls.get(call_id, (None, None))[:2] == (CallState.OFFERED, agent_id), (agent_id, state, call_id, calls.get(call_id))
         if state == AgentState.TALKING:
             assert calls.get(call_id, (None, None))[:2] == (CallState.CONNECTED, agent_id), (agent_id, state, call_id, calls.get(call_id))
-    for call_id, (state, agent_id, queue) in calls.items():
+    for call_id, (state, agent_id, queue, *_) in calls.items():
         if state == CallState.OFFERED:
             assert agents[agent_id][:2] == (AgentState.RINGING, call_id), (call_id, agent_id, agents.get(agent_id))
         if state == CallState.CONNECTED and agent_id:
             assert agents[agent_id][:2] == (AgentState.TALKING, call_id), (call_id, agent_id, agents.get(agent_id))
-    bound = [agent_id for state, agent_id, _ in calls.values() if agent_id and state in LIVE]
+    bound = [agent_id for state, agent_id, *_ in calls.values() if agent_id and state in LIVE]
     assert len(bound) == len(set(bound)), f"an agent on two live calls: {bound}"
     in_lines = [cid for line in lines.values() for cid in line]
     assert len(in_lines) == len(set(in_lines)), f"a call twice in line: {in_lines}"
-    assert sorted(in_lines) == sorted(c for c, (state, _, _) in calls.items() if state == CallState.WAITING)
+    assert sorted(in_lines) == sorted(c for c, (state, *_) in calls.items() if state == CallState.WAITING)
     for queue, line in lines.items():
         assert all(calls[cid][2] == queue for cid in line), (queue, line)
     available = sorted(a for a, (state, _, _, _) in agents.items() if state == AgentState.AVAILABLE)

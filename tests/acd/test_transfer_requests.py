@@ -8,15 +8,6 @@ import pytest
 
 from acd import transfers
 from acd.model import AcdError, CallRequest
-from acd.service import Acd
-
-
-@pytest.fixture
-async def acd(store, cfg, clock):
-    node = Acd(store, cfg, "n1", clock=clock)
-    await node.start(loops=False)
-    yield node
-    await node.stop(flush_s=1)
 
 
 async def connected(acd, call_id="a", agent="c1", queue="changchun"):

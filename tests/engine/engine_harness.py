@@ -69,9 +69,10 @@ async def full_runtime(*, agents: int = 1, speed: float = 20.0, talk_s: float = 
 
 @contextlib.asynccontextmanager
 async def engine_on_pbx(acd_config, prompts: dict, *, speed: float, seed: int, talk_s: float,
-                        answer_after_s: float = 1.0):
+                        answer_after_s: float = 1.0, recordings_dir: str | None = None):
     """The engine with ``acd_config`` (in-memory ACD, every agent logged in) on a built-in PBX over
-    real sockets, whose agents answer after ``answer_after_s`` and talk ``talk_s``; yields (pbx, runtime)."""
+    real sockets, whose agents answer after ``answer_after_s`` and talk ``talk_s``; yields (pbx, runtime).
+    ``recordings_dir``: conversations are recorded there (where queues say so)."""
     from ivr import settings as settings_mod
     from ivr.pbx.scripts import AgentBehaviour
     from ivr.runtime import build_runtime
@@ -85,8 +86,10 @@ async def engine_on_pbx(acd_config, prompts: dict, *, speed: float, seed: int, t
     settings = settings_mod.load()
     settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
     settings.ami.ping_interval_s, settings.ami.backoff_initial_s, settings.ami.backoff_max_s = 0.5, 0.05, 0.2
+    if recordings_dir is not None:
+        settings.engine.recordings.dir = recordings_dir
     runtime = await build_runtime(settings, secret=secret, acd_store="memory", acd_config=acd_config,
-                                  login_all=True, speed=speed, node="test")
+                                  login_all=True, speed=speed, node="test", recordings=recordings_dir is not None)
     await runtime.start()
     try:
         yield pbx, runtime

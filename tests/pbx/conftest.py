@@ -18,6 +18,18 @@ async def pbx():
 
 
 @pytest.fixture
+async def xfer_pbx():
+    """The PBX of the xfer captures (recorded_xfer_pbx.yaml: their dialplan, ``media: applications``)."""
+    from test_captures import SPEED
+    from test_xfer_captures import SECRET as XFER_SECRET, XFER
+
+    p = Pbx(PbxConfig.load(XFER, secret=XFER_SECRET, speed=SPEED, seed=3))
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
 async def client(pbx):
     c = await Client.connect(*pbx.address)
     r = await c.login()

@@ -37,7 +37,8 @@ EXACT_EVENTS = {
     "AsyncAGIExec", "AsyncAGIEnd", "AGIExecStart", "AGIExecEnd", "DTMFBegin", "DTMFEnd",
     "MusicOnHoldStart", "MusicOnHoldStop", "OriginateResponse", "NewCallerid", "NewConnectedLine",
     "LocalBridge", "FullyBooted", "SuccessfulAuth", "RequestBadFormat", "CoreShowChannelsComplete",
-    "StatusComplete", "BlindTransfer", "Hold", "Unhold",
+    "StatusComplete", "BlindTransfer", "Hold", "Unhold", "MixMonitorStart", "MixMonitorStop",
+    "ChanSpyStart", "ChanSpyStop",
 }
 VALUES = ("Message", "DialStatus", "Cause", "Cause-txt", "Digit", "Direction", "Channel", "DestChannel",
           "ChannelStateDesc", "DestChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
@@ -45,7 +46,8 @@ VALUES = ("Message", "DialStatus", "Cause", "Cause-txt", "Digit", "Direction", "
           "ListItems", "EventList", "Application", "Data", "ResultCode", "DialString", "Output",
           "BridgeNumChannels", "LocalOneChannel", "LocalTwoChannel", "DestContext", "DestExten",
           "DestCallerIDNum", "DestCallerIDName", "Status", "Response", "RequestType", "AccountID",
-          "TransfererChannel", "TransfereeChannel", "Extension", "IsExternal")
+          "TransfererChannel", "TransfereeChannel", "Extension", "IsExternal", "SpyerChannel",
+          "SpyerContext", "SpyeeContext")
 ENV_KEYS_EXACT = ("agi_request", "agi_channel", "agi_language", "agi_type", "agi_callerid",
                   "agi_calleridname", "agi_dnid", "agi_context", "agi_extension", "agi_priority")
 
@@ -78,10 +80,15 @@ def signature(m: Message):
     return kind, name, names, tuple(values)
 
 
-async def replay(pbx: Pbx, capture: str, captures_dir, *, foreign=None):
+async def replay(pbx: Pbx, capture: str, captures_dir, *, foreign=None, rewrite=None, max_gap_s: float = 1.0):
     """``foreign(message)`` tells the recorded messages that belong to no session the
-    replay plays (another client's login): they are not expected."""
+    replay plays (another client's login): they are not expected.  ``rewrite(text)``
+    changes every recorded message first (both directions: a folder of the recording
+    machine that the test puts elsewhere).  A pause of the recording longer than
+    ``max_gap_s`` is shortened to it (give more where durations are checked)."""
     entries = load_capture(captures_dir / f"{capture}.jsonl")
+    if rewrite is not None:
+        entries = [dict(e, text=rewrite(e["text"])) for e in entries]
     pbx._chan_seq = first_local_seq(entries)
     loop = asyncio.get_running_loop()
     client = await Client.connect(*pbx.address)
@@ -103,7 +110,7 @@ async def replay(pbx: Pbx, capture: str, captures_dir, *, foreign=None):
                 continue
             need = sum(len(seg) for seg in expected)
             await _wait_count(client, need, 3.0)
-            gap = min(e["t"] - last_t, 1.0) / SPEED
+            gap = min(e["t"] - last_t, max_gap_s) / SPEED
             delay = last_send + gap - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -19,7 +19,6 @@ from urllib.parse import unquote
 import pytest
 
 from ivr.ami.protocol import parse_message
-from ivr.pbx import Pbx, PbxConfig
 
 from pbx_client import load_capture
 from test_captures import SPEED, diff, replay
@@ -50,14 +49,6 @@ def recorded_globals(path: pathlib.Path) -> dict[str, str]:
             if m.get("Channel") == "none":
                 found[m["Variable"]] = m["Value"]
     return found
-
-
-@pytest.fixture
-async def xfer_pbx():
-    p = Pbx(PbxConfig.load(XFER, secret=SECRET, speed=SPEED, seed=3))
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def run(pbx, captures_dir, capture):
