@@ -140,7 +140,11 @@ async def test_callers_of_a_dead_node_still_reach_agents():
         assert len(waiting) >= 2, "no node held waiting callers"
         survivor = nodes[1] if dead is nodes[0] else nodes[0]
         await _die(dead)
-        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles)), 40)
+        # 100 s, not 40: a caller the dying node was just taking up can be hung up on the way
+        # down (its HANGUP goes out before the node is silent) while still waiting in the ACD;
+        # its offers then hold an agent until reaped, each up to ring + grace on Redis's own
+        # clock (real seconds, while the PBX runs 20x), up to max_reaps times
+        await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles)), 100)
     finally:
         for rt in nodes:
             if rt is not locals().get("dead"):
