@@ -228,16 +228,13 @@ class PbxLives:
         self.proc: PbxProcess | None = None
         self.port = 0
         self.placed_before = 0          # callers placed by the lives that were killed
-        self._drain: asyncio.Task | None = None
 
-    async def _keep_stderr(self, stream, life: int) -> None:
-        """Read the PBX's log as it comes (a full pipe would stall the PBX) into one file."""
-        with open(self.log_path, "a", encoding="utf-8") as out:
-            while True:
-                raw = await stream.readline()
-                if not raw:
-                    return
+    def _keeper(self, life: int):
+        """Each line of one life's log (read as it comes by PbxProcess) into one file."""
+        def keep(raw: bytes) -> None:
+            with open(self.log_path, "a", encoding="utf-8") as out:
                 out.write(f"[life {life}] " + raw.decode("utf-8", "replace"))
+        return keep
 
     async def _end(self, sig: int) -> None:
         proc = self.proc.proc
@@ -245,7 +242,7 @@ class PbxLives:
             proc.send_signal(signal.SIGCONT)          # a frozen process must be able to go
             proc.send_signal(sig)
             await asyncio.wait_for(proc.wait(), 30)
-        await asyncio.wait_for(self._drain, 10)
+        await self.proc.stop()          # the log's last lines read
 
     async def stop(self) -> None:
         """SIGTERM: the calls still up are hung up and their records appended."""
@@ -259,9 +256,8 @@ class PbxLives:
             args += ["--load-calls", str(left), "--load-rate", str(self.rate), "--load-after-login"]
         if self.port:
             args += ["--port", str(self.port)]
-        self.proc = PbxProcess(*args)
+        self.proc = PbxProcess(*args, on_stderr=self._keeper(self.life))
         _, self.port = await self.proc.start()
-        self._drain = asyncio.get_running_loop().create_task(self._keep_stderr(self.proc.proc.stderr, self.life))
 
     async def kill_and_restart(self, placed_now: int, down_s: float) -> None:
         await self._end(signal.SIGKILL)
