@@ -9,6 +9,7 @@ The same test suite runs against both stores (tests/acd/test_acd_store.py).
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import Callable, Iterable
 
@@ -139,8 +140,6 @@ def transfer_refusal(call: Call | None, call_id: str, agent_id: str) -> str:
 
 def spy_refusal(call: Call | None, call_id: str, spy: dict) -> str:
     """Why a supervisor cannot be put on a call ('' when they can): both stores' words."""
-    import json
-
     refusal = not_connected(call, call_id)
     if refusal:
         return refusal

@@ -39,26 +39,33 @@ def percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+async def bench_runtime(host: str, port: int, secret: str, *, agents: int, speed: float):
+    """The engine with the shipped flows and an in-memory ACD on the PBX process at host:port.
+
+    Every agent serves every queue with every skill, so a free agent can always take the
+    head of the line: the delays measured are the engine's and the ACD's, not escalation's.
+    """
+    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
+    people = [Agent(id=str(10000 + i), dial=f"Local/{10000 + i}@agents", center="changchun",
+                    queues=sorted(cfg.queues), skills={"zh": 3, "ko": 3, "enterprise": 3, "expert": 3})
+              for i in range(agents)]
+    queues = {k: dataclasses.replace(q, wrapup_s=0.0, max_waiting=100_000) for k, q in cfg.queues.items()}
+    cfg = dataclasses.replace(cfg, agents=people, queues=queues,
+                              callbacks=dataclasses.replace(cfg.callbacks, enabled=False))
+    settings = settings_mod.load()
+    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
+    settings.ami.action_timeout_s = 30
+    return await build_runtime(settings, secret=secret, acd_store="memory", speed=speed,
+                               acd_config=cfg, login_all=True, node="bench")
+
+
 async def main(args) -> dict:
     secret = os.urandom(12).hex()
     os.environ["IVR_PBX_SECRET"] = secret
     pbx = PbxProcess("--speed", str(args.speed), "--load-calls", str(args.calls), "--load-rate", str(args.rate),
                      "--load-after-login", "--talk-mean", str(args.talk_mean), "--ring-mean", "2")
     host, port = await pbx.start()
-    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
-    # Every agent serves every queue with every skill, so a free agent can always take the
-    # head of the line: the delay measured is the engine's and the ACD's, not escalation's.
-    agents = [Agent(id=str(10000 + i), dial=f"Local/{10000 + i}@agents", center="changchun",
-                    queues=sorted(cfg.queues), skills={"zh": 3, "ko": 3, "enterprise": 3, "expert": 3})
-              for i in range(args.agents)]
-    queues = {k: dataclasses.replace(q, wrapup_s=0.0, max_waiting=100_000) for k, q in cfg.queues.items()}
-    cfg = dataclasses.replace(cfg, agents=agents, queues=queues,
-                              callbacks=dataclasses.replace(cfg.callbacks, enabled=False))
-    settings = settings_mod.load()
-    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
-    settings.ami.action_timeout_s = 30
-    runtime = await build_runtime(settings, secret=secret, acd_store="memory", speed=args.speed,
-                                  acd_config=cfg, login_all=True, node="bench")
+    runtime = await bench_runtime(host, port, secret, agents=args.agents, speed=args.speed)
     services = runtime.engine.program.services
     cpu0, wall0, pbx_cpu0 = time.process_time(), time.monotonic(), pbx.cpu_seconds()
     await runtime.start()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import random
@@ -29,14 +28,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from acd import config as acd_config_mod  # noqa: E402
-from acd.model import AcdError, Agent  # noqa: E402
+from acd.model import AcdError  # noqa: E402
 from hotline import log  # noqa: E402
-from ivr import settings as settings_mod  # noqa: E402
 from ivr.pbx.process import PbxProcess  # noqa: E402
-from ivr.runtime import ROOT, build_runtime  # noqa: E402
 
-from bench_acd_engine import percentile  # noqa: E402
+from bench_acd_engine import bench_runtime, percentile  # noqa: E402
 
 #: Where transfers go, and how often: queue, kept hotline's queue, a number the PBX answers.
 OUTSIDE = "12399"
@@ -99,18 +95,7 @@ async def one_pass(args, share: float) -> dict:
                      "--agent", f"Local/{OUTSIDE}@hotline-out=answer:2:{args.talk_mean}",
                      "--records", records)
     host, port = await pbx.start()
-    cfg = acd_config_mod.load(ROOT / "config" / "acd.yaml")
-    agents = [Agent(id=str(10000 + i), dial=f"Local/{10000 + i}@agents", center="changchun",
-                    queues=sorted(cfg.queues), skills={"zh": 3, "ko": 3, "enterprise": 3, "expert": 3})
-              for i in range(args.agents)]
-    queues = {k: dataclasses.replace(q, wrapup_s=0.0, max_waiting=100_000) for k, q in cfg.queues.items()}
-    cfg = dataclasses.replace(cfg, agents=agents, queues=queues,
-                              callbacks=dataclasses.replace(cfg.callbacks, enabled=False))
-    settings = settings_mod.load()
-    settings.ami.host, settings.ami.port, settings.ami.send_filters = host, port, True
-    settings.ami.action_timeout_s = 30
-    runtime = await build_runtime(settings, secret=secret, acd_store="memory", speed=args.speed,
-                                  acd_config=cfg, login_all=True, node="bench")
+    runtime = await bench_runtime(host, port, secret, agents=args.agents, speed=args.speed)
     cpu0, wall0 = time.process_time(), time.monotonic()
     await runtime.start()
     picker = Transferrer(runtime, share, args.seed)
